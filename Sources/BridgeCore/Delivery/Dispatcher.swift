@@ -1,0 +1,185 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — the per-sink dispatcher
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+
+/// How a sink's failed deliveries are retried: exponential backoff with full jitter.
+public struct RetryPolicy: Sendable, Equatable {
+    /// The first retry waits up to this long. Default 1 s.
+    public var base: Duration
+    /// No wait is longer than this. Default 5 min.
+    public var cap: Duration
+    /// After this many attempts a delivery is dead-lettered; `nil` retries forever. Default 20.
+    public var maxAttempts: Int?
+
+    public init(base: Duration = .seconds(1), cap: Duration = .seconds(300), maxAttempts: Int? = 20) {
+        self.base = base
+        self.cap = cap
+        self.maxAttempts = maxAttempts
+    }
+
+    /// The wait before attempt `attempts + 1`: uniform in `0 ... min(cap, base × 2^(attempts-1))`.
+    public func delay(afterAttempts attempts: Int) -> Duration {
+        let exponent = min(max(attempts - 1, 0), 30)
+        let ceiling = min(cap, base * (1 << exponent))
+        let seconds = Double(ceiling.components.seconds) + Double(ceiling.components.attoseconds) / 1e18
+        return .milliseconds(Int64(Double.random(in: 0...seconds) * 1000))
+    }
+}
+
+/// Wakes a dispatcher when new deliveries were committed, coalescing bursts.
+public struct DeliverySignal: Sendable {
+    let stream: AsyncStream<Void>
+    let continuation: AsyncStream<Void>.Continuation
+
+    public init() {
+        (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Something is (or may be) due.
+    public func signal() { continuation.yield() }
+}
+
+/// Moves one sink's due deliveries from the journal to the sink, and records the outcomes.
+///
+/// One dispatcher per sink, so a slow or failing sink never holds back another. A delivery is
+/// marked delivered only on the sink's confirmation; a crash in between means it is delivered
+/// again after restart (at least once).
+public struct Dispatcher: Service {
+    public let sink: any Sink
+    let journal: SQLiteJournal
+    let signal: DeliverySignal
+    let retry: RetryPolicy
+    let batchSize: Int
+    let idleInterval: Duration
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - sink: The sink to feed.
+    ///   - journal: The journal holding its outbox.
+    ///   - signal: Signalled after commits that create deliveries for this sink.
+    ///   - retry: The retry policy.
+    ///   - batchSize: At most this many deliveries per `deliver` call. Default 256.
+    ///   - idleInterval: How often to look for due retries when nothing signals. Default 250 ms.
+    public init(
+        sink: any Sink, journal: SQLiteJournal, signal: DeliverySignal, retry: RetryPolicy = RetryPolicy(),
+        batchSize: Int = 256, idleInterval: Duration = .milliseconds(250), logger: Logger
+    ) {
+        self.sink = sink
+        self.journal = journal
+        self.signal = signal
+        self.retry = retry
+        self.batchSize = batchSize
+        self.idleInterval = idleInterval
+        var logger = logger
+        logger[metadataKey: "sink"] = "\(sink.name)"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let ticker = Task { [signal, idleInterval] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: idleInterval)
+                signal.signal()
+            }
+        }
+        defer { ticker.cancel() }
+        signal.signal()
+        for await _ in signal.stream.cancelOnGracefulShutdown() {
+            await drainDue()
+        }
+        await sink.close()
+        logger.info("dispatcher stopped")
+    }
+
+    /// Delivers batches until nothing is due.
+    func drainDue() async {
+        while !Task.isCancelled {
+            let due: [PendingDelivery]
+            do {
+                due = try await journal.dueDeliveries(sink: sink.name, limit: batchSize)
+            } catch {
+                logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
+                return
+            }
+            if due.isEmpty { return }
+            await deliver(due)
+            if due.count < batchSize { return }
+        }
+    }
+
+    private func deliver(_ due: [PendingDelivery]) async {
+        var items: [SinkItem] = []
+        var delivered: [Int64] = []
+        for pending in due {
+            do {
+                let event = try BridgeEvent.decode(pending.eventJSON)
+                items.append(SinkItem(
+                    deliveryID: pending.deliveryID, route: pending.route, attempt: pending.attempts + 1,
+                    event: event, eventJSON: pending.eventJSON
+                ))
+            } catch {
+                await record(.rejected(reason: "stored event cannot be decoded: \(error)"), for: pending)
+            }
+        }
+        let outcomes = await sink.deliver(items)
+        let byID = Dictionary(uniqueKeysWithValues: due.map { ($0.deliveryID, $0) })
+        for (item, outcome) in zip(items, outcomes) {
+            if outcome == .delivered {
+                delivered.append(item.deliveryID)
+            } else if let pending = byID[item.deliveryID] {
+                await record(outcome, for: pending)
+            }
+        }
+        if outcomes.count < items.count {
+            for item in items[outcomes.count...] {
+                if let pending = byID[item.deliveryID] {
+                    await record(.retriable(reason: "sink returned no outcome"), for: pending)
+                }
+            }
+        }
+        do {
+            try await journal.markDelivered(delivered)
+            Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "delivered")])
+                .increment(by: delivered.count)
+            if !delivered.isEmpty {
+                logger.debug("delivered", metadata: ["count": "\(delivered.count)"])
+            }
+        } catch {
+            // The sink has them; the journal does not know. They will be delivered again (at least once).
+            logger.error("cannot record deliveries; they will be redelivered", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func record(_ outcome: DeliveryOutcome, for pending: PendingDelivery) async {
+        let attempts = pending.attempts + 1
+        do {
+            switch outcome {
+            case .delivered:
+                return
+            case .retriable(let reason):
+                if let max = retry.maxAttempts, attempts >= max {
+                    try await journal.markDead(pending.deliveryID, error: "retries exhausted after \(attempts) attempts: \(reason)")
+                    Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "dead_lettered")]).increment()
+                    logger.error("dead-lettered after retries", metadata: ["event": "\(pending.eventID)", "attempts": "\(attempts)", "reason": "\(reason)"])
+                } else {
+                    let wait = retry.delay(afterAttempts: attempts)
+                    let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+                    try await journal.markRetry(pending.deliveryID, error: reason, retryAt: Date().addingTimeInterval(seconds))
+                    Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "retried")]).increment()
+                    logger.warning("delivery failed, will retry", metadata: ["event": "\(pending.eventID)", "attempt": "\(attempts)", "retry_in": "\(wait)", "reason": "\(reason)"])
+                }
+            case .rejected(let reason):
+                try await journal.markDead(pending.deliveryID, error: reason)
+                Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "dead_lettered")]).increment()
+                logger.error("delivery rejected, dead-lettered", metadata: ["event": "\(pending.eventID)", "reason": "\(reason)"])
+            }
+        } catch {
+            logger.error("cannot record a delivery outcome", metadata: ["event": "\(pending.eventID)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — the sink contract
+//===----------------------------------------------------------------------===//
+
+import Foundation
+
+/// One delivery handed to a sink.
+public struct SinkItem: Sendable {
+    public var deliveryID: Int64
+    public var route: String
+    /// The event's attempt number for this sink, starting at 1.
+    public var attempt: Int
+    public var event: BridgeEvent
+    /// The structured-mode CloudEvent JSON as stored in the journal.
+    public var eventJSON: Data
+
+    public init(deliveryID: Int64, route: String, attempt: Int, event: BridgeEvent, eventJSON: Data) {
+        self.deliveryID = deliveryID
+        self.route = route
+        self.attempt = attempt
+        self.event = event
+        self.eventJSON = eventJSON
+    }
+}
+
+/// What became of one delivery. Sinks report outcomes; they do not throw them.
+public enum DeliveryOutcome: Sendable, Equatable {
+    /// The sink confirmed it durably (fsync, delivery report, 2xx).
+    case delivered
+    /// It failed in a way that may pass later; it is retried with backoff.
+    case retriable(reason: String)
+    /// It can never succeed as it is; it goes to the dead letters.
+    case rejected(reason: String)
+}
+
+/// A destination for events: file, Kafka, webhook.
+///
+/// - Important: ``deliver(_:)`` must return `.delivered` only once the item is as durable as
+///   the sink can make it: the journal forgets about an item once it is reported delivered.
+public protocol Sink: Sendable {
+    /// The name given in the main config.
+    var name: String { get }
+    /// Delivers a batch, and reports one outcome per item, in the order given.
+    func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome]
+    /// Flushes and releases resources. Called once, at shutdown.
+    func close() async
+}

@@ -1,0 +1,95 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — the normalized event
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import ThingSpace
+
+/// How an event reached ThingBridge.
+public enum Channel: String, Sendable, Codable, CaseIterable {
+    /// ThingSpace POSTed it to our callback listener.
+    case callback
+    /// The history poller read it from the account's queue.
+    case poll
+}
+
+/// One MO SMS, normalized: a CloudEvents 1.0 event in structured mode.
+///
+/// This is the unit that the journal stores, the router matches and every sink receives.
+/// Field names are the CloudEvents attribute names, so `JSONEncoder` output *is* the
+/// structured-mode JSON representation.
+public struct BridgeEvent: Sendable, Codable, Equatable {
+    public static let smsType = "com.verizon.thingspace.sms.mo"
+
+    public var specversion: String = "1.0"
+    /// Stable for the same upstream message (see ``EventID``), so it is also the dedup key.
+    public var id: String
+    /// `/thingspace/accounts/{account}`.
+    public var source: String
+    public var type: String = BridgeEvent.smsType
+    /// The device's primary identifier (see ``DeviceID/primary(of:)``).
+    public var subject: String
+    /// ThingSpace's timestamp when it gave one, else the time ThingBridge received the message (UTC, RFC 3339).
+    public var time: String
+    public var datacontenttype: String = "application/json"
+    public var data: SMSData
+
+    public init(id: String, source: String, subject: String, time: String, data: SMSData) {
+        self.id = id
+        self.source = source
+        self.subject = subject
+        self.time = time
+        self.data = data
+    }
+
+    /// The event as one line of structured-mode CloudEvents JSON (keys sorted, no trailing newline).
+    public func jsonData() throws -> Data {
+        try BridgeEvent.encoder.encode(self)
+    }
+
+    public static func decode(_ data: Data) throws -> BridgeEvent {
+        try JSONDecoder().decode(BridgeEvent.self, from: data)
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+}
+
+/// The `data` of an MO SMS event.
+public struct SMSData: Sendable, Codable, Equatable {
+    /// The ThingSpace account name (leading zeros kept).
+    public var account: String
+    /// The primary identifier, also the event's `subject`.
+    public var device: DeviceID
+    /// Every identifier ThingSpace gave for the sender, kinds lower-cased.
+    public var deviceIds: [DeviceID]
+    /// The SMS text, exactly as received.
+    public var text: String
+    public var channel: Channel
+    /// When ThingBridge received it (UTC, RFC 3339 with milliseconds).
+    public var receivedAt: String
+    /// ThingSpace's request id, when the callback carried one.
+    public var requestId: String?
+    /// ThingSpace's timestamp, verbatim, when present.
+    public var timestamp: String?
+    /// Which delivery attempt of ThingSpace's this was, when the callback said so.
+    public var callbackCount: Int?
+
+    public init(
+        account: String, device: DeviceID, deviceIds: [DeviceID], text: String, channel: Channel,
+        receivedAt: String, requestId: String? = nil, timestamp: String? = nil, callbackCount: Int? = nil
+    ) {
+        self.account = account
+        self.device = device
+        self.deviceIds = deviceIds
+        self.text = text
+        self.channel = channel
+        self.receivedAt = receivedAt
+        self.requestId = requestId
+        self.timestamp = timestamp
+        self.callbackCount = callbackCount
+    }
+}

@@ -1,0 +1,59 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — journal schema and migrations
+//===----------------------------------------------------------------------===//
+
+import GRDB
+
+/// The journal's schema, versioned by GRDB's migrator (table `grdb_migrations`).
+///
+/// Migrations are append-only: a released migration is never edited, a change is a new one.
+enum JournalSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-events-deliveries-quarantine") { db in
+            // One row per distinct upstream message. `id` is the CloudEvents id and the dedup key;
+            // `body` is the structured-mode CloudEvent exactly as sinks receive it.
+            try db.execute(sql: """
+                CREATE TABLE events (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    account TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    received_at TEXT NOT NULL,
+                    deliveries INTEGER NOT NULL,
+                    seen_count INTEGER NOT NULL DEFAULT 1,
+                    body BLOB NOT NULL
+                );
+                """)
+            // The outbox: one row per (event, route, sink). state: pending | delivered | dead.
+            try db.execute(sql: """
+                CREATE TABLE deliveries (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_seq INTEGER NOT NULL REFERENCES events(seq),
+                    sink TEXT NOT NULL,
+                    route TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at REAL NOT NULL,
+                    last_error TEXT,
+                    delivered_at TEXT
+                );
+                CREATE INDEX deliveries_due ON deliveries (sink, next_attempt_at, id) WHERE state = 'pending';
+                CREATE INDEX deliveries_event ON deliveries (event_seq);
+                """)
+            // Bodies from authenticated callers that could not be parsed. Kept until purged.
+            try db.execute(sql: """
+                CREATE TABLE quarantine (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    account TEXT NOT NULL,
+                    received_at TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    body BLOB NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,276 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — the durable journal (SQLite, WAL)
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import GRDB
+
+/// An event and the deliveries the router chose for it, written together.
+public struct JournalEntry: Sendable {
+    public var event: BridgeEvent
+    public var deliveries: [RoutedDelivery]
+
+    public init(event: BridgeEvent, deliveries: [RoutedDelivery]) {
+        self.event = event
+        self.deliveries = deliveries
+    }
+}
+
+/// What ``SQLiteJournal/append(_:)`` did with one entry.
+public enum AppendOutcome: Sendable, Equatable {
+    /// Newly stored with its deliveries, durable on return.
+    case stored(sequence: Int64)
+    /// An event with the same id was already stored; nothing new was written.
+    case duplicate(sequence: Int64)
+}
+
+/// A delivery due to be handed to its sink.
+public struct PendingDelivery: Sendable {
+    public var deliveryID: Int64
+    public var sink: String
+    public var route: String
+    /// Attempts made so far (0 for the first).
+    public var attempts: Int
+    public var eventID: String
+    /// The stored CloudEvent, structured-mode JSON.
+    public var eventJSON: Data
+    /// The subject (device), for per-device ordering.
+    public var subject: String
+}
+
+/// Counters read from the journal, for `status` and readiness.
+public struct JournalStats: Sendable, Equatable {
+    public var events: Int
+    public var unmatchedEvents: Int
+    public var duplicatesSeen: Int
+    public var pendingBySink: [String: Int]
+    public var deliveredBySink: [String: Int]
+    public var deadBySink: [String: Int]
+    public var quarantined: Int
+}
+
+/// The durable journal: SQLite in WAL mode, `synchronous = FULL`.
+///
+/// Every write is one transaction; when ``append(_:)`` returns, the events are on disk
+/// (SQLite has fsynced the WAL), so the upstream may be acknowledged. The schema is in
+/// ``JournalSchema``; the design note is `BridgeCore.docc/Journal.md`.
+///
+/// SQLite calls run on GRDB's own dispatch queues, never on Swift's cooperative pool.
+public final class SQLiteJournal: Sendable {
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
+    /// - Throws: ``JournalError`` when the file cannot be opened or migrated.
+    public init(path: String) throws(JournalError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.label = "thingbridge.journal"
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // FULL: the WAL is fsynced at every commit. Never weaken this: acknowledgements depend on it.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true
+            )
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw .openFailed("\(path): \(error)")
+        }
+        do {
+            try JournalSchema.migrator.migrate(pool)
+        } catch {
+            throw .migrationFailed("\(path): \(error)")
+        }
+    }
+
+    /// Closes the database. Further calls fail.
+    public func close() throws(JournalError) {
+        do { try pool.close() } catch { throw .writeFailed("close: \(error)") }
+    }
+
+    // MARK: - Ingest
+
+    /// Stores events and their deliveries in one transaction; duplicates (same event id) are recognised.
+    /// - Returns: One outcome per entry, in order.
+    /// - Throws: ``JournalError`` when the transaction did not commit; nothing of it is stored then.
+    public func append(_ entries: [JournalEntry]) async throws(JournalError) -> [AppendOutcome] {
+        var encoded: [(JournalEntry, Data)] = []
+        encoded.reserveCapacity(entries.count)
+        for entry in entries {
+            do {
+                encoded.append((entry, try entry.event.jsonData()))
+            } catch {
+                throw .writeFailed("encode event \(entry.event.id): \(error)")
+            }
+        }
+        let rows = encoded
+        let now = Date().timeIntervalSince1970
+        do {
+            return try await pool.write { db in
+                var outcomes: [AppendOutcome] = []
+                for (entry, body) in rows {
+                    let event = entry.event
+                    if let existing = try Int64.fetchOne(db, sql: "SELECT seq FROM events WHERE id = ?", arguments: [event.id]) {
+                        try db.execute(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?", arguments: [existing])
+                        outcomes.append(.duplicate(sequence: existing))
+                        continue
+                    }
+                    try db.execute(
+                        sql: """
+                        INSERT INTO events (id, account, subject, channel, received_at, deliveries, body)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                        arguments: [
+                            event.id, event.data.account, event.subject, event.data.channel.rawValue,
+                            event.data.receivedAt, entry.deliveries.count, body,
+                        ]
+                    )
+                    let sequence = db.lastInsertedRowID
+                    for delivery in entry.deliveries {
+                        try db.execute(
+                            sql: """
+                            INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at)
+                            VALUES (?, ?, ?, ?, ?)
+                            """,
+                            arguments: [sequence, delivery.sink, delivery.route, event.subject, now]
+                        )
+                    }
+                    outcomes.append(.stored(sequence: sequence))
+                }
+                return outcomes
+            }
+        } catch {
+            throw .writeFailed("\(error)")
+        }
+    }
+
+    /// Keeps a body that could not be parsed, with the reason, until an operator purges it.
+    /// - Returns: The quarantine entry's id.
+    public func quarantine(account: String, reason: String, body: Data, receivedAt: Date) async throws(JournalError) -> Int64 {
+        let received = Timestamps.format(receivedAt)
+        do {
+            return try await pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO quarantine (account, received_at, reason, body) VALUES (?, ?, ?, ?)",
+                    arguments: [account, received, reason, body]
+                )
+                return db.lastInsertedRowID
+            }
+        } catch {
+            throw .writeFailed("\(error)")
+        }
+    }
+
+    // MARK: - Outbox
+
+    /// The oldest deliveries of a sink that are due now, oldest first.
+    public func dueDeliveries(sink: String, limit: Int, now: Date = Date()) async throws(JournalError) -> [PendingDelivery] {
+        let cutoff = now.timeIntervalSince1970
+        do {
+            return try await pool.read { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                    SELECT d.id, d.sink, d.route, d.attempts, d.subject, e.id AS event_id, e.body
+                    FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                    WHERE d.sink = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
+                    ORDER BY d.id LIMIT ?
+                    """,
+                    arguments: [sink, cutoff, limit]
+                )
+                return rows.map { row in
+                    PendingDelivery(
+                        deliveryID: row["id"], sink: row["sink"], route: row["route"], attempts: row["attempts"],
+                        eventID: row["event_id"], eventJSON: row["body"], subject: row["subject"]
+                    )
+                }
+            }
+        } catch {
+            throw .readFailed("\(error)")
+        }
+    }
+
+    /// Marks deliveries done. Called only after the sink confirmed them.
+    public func markDelivered(_ ids: [Int64], at date: Date = Date()) async throws(JournalError) {
+        guard !ids.isEmpty else { return }
+        let when = Timestamps.format(date)
+        do {
+            try await pool.write { db in
+                for id in ids {
+                    try db.execute(
+                        sql: "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?",
+                        arguments: [when, id]
+                    )
+                }
+            }
+        } catch {
+            throw .writeFailed("\(error)")
+        }
+    }
+
+    /// Records a failed attempt and when to try again.
+    public func markRetry(_ id: Int64, error reason: String, retryAt: Date) async throws(JournalError) {
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                    arguments: [reason, retryAt.timeIntervalSince1970, id]
+                )
+            }
+        } catch {
+            throw .writeFailed("\(error)")
+        }
+    }
+
+    /// Moves a delivery to the dead letters with its reason.
+    public func markDead(_ id: Int64, error reason: String) async throws(JournalError) {
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
+                    arguments: [reason, id]
+                )
+            }
+        } catch {
+            throw .writeFailed("\(error)")
+        }
+    }
+
+    // MARK: - Inspection
+
+    /// Counts for `status`, tests and readiness.
+    public func stats() async throws(JournalError) -> JournalStats {
+        do {
+            return try await pool.read { db in
+                let events = try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
+                let unmatched = try Int.fetchOne(db, sql: "SELECT count(*) FROM events WHERE deliveries = 0") ?? 0
+                let duplicates = try Int.fetchOne(db, sql: "SELECT coalesce(sum(seen_count - 1), 0) FROM events") ?? 0
+                let quarantined = try Int.fetchOne(db, sql: "SELECT count(*) FROM quarantine") ?? 0
+                var pending: [String: Int] = [:], delivered: [String: Int] = [:], dead: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT sink, state, count(*) AS n FROM deliveries GROUP BY sink, state") {
+                    let sink: String = row["sink"], state: String = row["state"], count: Int = row["n"]
+                    switch state {
+                    case "pending": pending[sink] = count
+                    case "delivered": delivered[sink] = count
+                    default: dead[sink] = count
+                    }
+                }
+                return JournalStats(
+                    events: events, unmatchedEvents: unmatched, duplicatesSeen: duplicates,
+                    pendingBySink: pending, deliveredBySink: delivered, deadBySink: dead, quarantined: quarantined
+                )
+            }
+        } catch {
+            throw .readFailed("\(error)")
+        }
+    }
+
+    /// Whether the database answers a trivial query (for `/readyz`).
+    public func isHealthy() async -> Bool {
+        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+}

@@ -1,0 +1,103 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — the gateway: ingress, admin, journal, dispatchers
+//===----------------------------------------------------------------------===//
+
+import BridgeCore
+import BridgeSinks
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import ThingSpace
+
+/// The running gateway, as one `Service`.
+///
+/// Start-up opens the journal, loads and validates the routes (every error with file and
+/// line) and builds the sinks; only then do the listeners open. On graceful shutdown the
+/// ingress stops accepting first, then the admin listener, then the dispatchers finish the
+/// batch they hold and close their sinks. What is not delivered stays pending in the journal.
+public final class Gateway: Service {
+    public let config: GatewayConfig
+    public let journal: SQLiteJournal
+    public let ingest: Ingest
+    let dispatchers: [Dispatcher]
+    let logger: Logger
+    let metricsRegistry: PrometheusCollectorRegistry?
+    private let ingressAddress = AsyncValue<ListenAddress>()
+    private let adminAddress = AsyncValue<ListenAddress>()
+
+    /// Builds everything and checks the configuration; nothing listens yet.
+    /// - Throws: ``ConfigErrors`` for route problems, ``JournalError`` when the journal cannot open.
+    public init(config: GatewayConfig, logger: Logger, metricsRegistry: PrometheusCollectorRegistry? = nil) throws {
+        self.config = config
+        self.logger = logger
+        self.metricsRegistry = metricsRegistry
+        let routes = try RouteSet.load(
+            from: config.routesDirectory, sinks: Set(config.sinks.keys), unmatched: config.routing.unmatched
+        )
+        try FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
+        journal = try SQLiteJournal(path: config.journalPath)
+        var signals: [String: DeliverySignal] = [:]
+        var dispatchers: [Dispatcher] = []
+        for (name, definition) in config.sinks.sorted(by: { $0.key < $1.key }) {
+            let signal = DeliverySignal()
+            signals[name] = signal
+            let sink = definition.makeSink(name: name, dataDirectory: config.dataDirectory, logger: logger)
+            dispatchers.append(Dispatcher(
+                sink: sink, journal: journal, signal: signal, retry: definition.retry,
+                batchSize: definition.batchSize, logger: logger
+            ))
+        }
+        self.dispatchers = dispatchers
+        ingest = Ingest(journal: journal, routes: routes, signals: signals, logger: logger)
+        for account in config.accounts where account.callback.username.isEmpty && account.callback.password.isEmpty {
+            logger.warning("account has empty callback credentials; anyone who can reach the listener can post for it", metadata: ["account": "\(account.name)"])
+        }
+        logger.info("routes loaded", metadata: ["routes": "\(routes.routes.count)", "folder": "\(config.routesDirectory.path)", "unmatched": "\(routes.unmatched)"])
+    }
+
+    /// The ingress address actually bound (the real port when configured with port 0).
+    public func ingressListenAddress() async -> ListenAddress { await ingressAddress.get() }
+    /// The admin address actually bound.
+    public func adminListenAddress() async -> ListenAddress { await adminAddress.get() }
+
+    public func run() async throws {
+        let router = Router(context: BasicRequestContext.self)
+        CallbackController(
+            accounts: Dictionary(uniqueKeysWithValues: config.accounts.map { ($0.name, $0) }),
+            ingest: ingest, maxBodySize: config.ingress.maxBodySize.bytes, logger: logger
+        ).register(on: router)
+        let ingressApp = Application(
+            router: router,
+            configuration: .init(address: .hostname(config.ingress.listen.host, port: config.ingress.listen.port), serverName: "thingbridge"),
+            onServerRunning: { [ingressAddress, logger, config] channel in
+                let port = channel.localAddress?.port ?? config.ingress.listen.port
+                let bound = ListenAddress(host: config.ingress.listen.host, port: port)
+                logger.info("ingress listening", metadata: ["address": "\(bound)", "path": "\(CallbackController.pathPrefix)/{account}"])
+                ingressAddress.set(bound)
+            },
+            logger: logger
+        )
+        let adminRouter = Router(context: BasicRequestContext.self)
+        AdminController(journal: journal, registry: metricsRegistry).register(on: adminRouter)
+        let adminApp = Application(
+            router: adminRouter,
+            configuration: .init(address: .hostname(config.admin.listen.host, port: config.admin.listen.port), serverName: "thingbridge-admin"),
+            onServerRunning: { [adminAddress, logger, config] channel in
+                let port = channel.localAddress?.port ?? config.admin.listen.port
+                let bound = ListenAddress(host: config.admin.listen.host, port: port)
+                logger.info("admin listening", metadata: ["address": "\(bound)"])
+                adminAddress.set(bound)
+            },
+            logger: logger
+        )
+        // Graceful shutdown runs in reverse order: ingress first, dispatchers last.
+        let services: [any Service] = dispatchers + [adminApp, ingressApp]
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        try await group.run()
+        do { try journal.close() } catch { logger.error("closing the journal failed", metadata: ["error": "\(error)"]) }
+        logger.info("gateway stopped")
+    }
+}

@@ -1,0 +1,180 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — the main config file (thingbridge.yaml)
+//===----------------------------------------------------------------------===//
+
+import BridgeCore
+import BridgeSinks
+import Foundation
+import ThingSpace
+
+/// The main config: listeners, accounts, data and routes folders, sinks.
+///
+/// Relative `dataDir` and `routesDir` resolve against the working directory; relative sink
+/// paths and the journal path resolve against `dataDir`. Unknown keys are errors.
+public struct GatewayConfig: Sendable, Decodable {
+    public var ingress: IngressConfig
+    public var admin: AdminConfig
+    /// The journal and file-sink output live here. Default `data`.
+    public var dataDir: String
+    /// The folder of route files. Default `Routes`.
+    public var routesDir: String
+    public var accounts: [AccountConfig]
+    public var sinks: [String: SinkDefinition]
+    public var routing: RoutingConfig
+    public var journal: JournalConfig
+
+    enum CodingKeys: String, CodingKey { case ingress, admin, dataDir, routesDir, accounts, sinks, routing, journal }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        ingress = try container.decodeIfPresent(IngressConfig.self, forKey: .ingress) ?? IngressConfig()
+        admin = try container.decodeIfPresent(AdminConfig.self, forKey: .admin) ?? AdminConfig()
+        dataDir = try container.decodeIfPresent(String.self, forKey: .dataDir) ?? "data"
+        routesDir = try container.decodeIfPresent(String.self, forKey: .routesDir) ?? "Routes"
+        accounts = try container.decode([AccountConfig].self, forKey: .accounts)
+        sinks = try container.decodeIfPresent([String: SinkDefinition].self, forKey: .sinks) ?? [:]
+        routing = try container.decodeIfPresent(RoutingConfig.self, forKey: .routing) ?? RoutingConfig()
+        journal = try container.decodeIfPresent(JournalConfig.self, forKey: .journal) ?? JournalConfig()
+        if accounts.isEmpty {
+            throw DecodingError.dataCorruptedError(forKey: .accounts, in: container, debugDescription: "at least one account is needed")
+        }
+        var names = Set<String>()
+        for account in accounts where !names.insert(account.name).inserted {
+            throw DecodingError.dataCorruptedError(forKey: .accounts, in: container, debugDescription: "account '\(account.name)' is listed twice")
+        }
+    }
+
+    /// Loads and checks a config file.
+    /// - Throws: ``ConfigError`` naming the file, line and key.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> GatewayConfig {
+        try YAMLConfigDecoder(environment: environment).decode(GatewayConfig.self, contentsOf: URL(fileURLWithPath: path), displayName: path)
+    }
+
+    /// The data folder as an absolute URL.
+    public var dataDirectory: URL { URL(fileURLWithPath: dataDir).standardizedFileURL }
+    /// The routes folder as an absolute URL.
+    public var routesDirectory: URL { URL(fileURLWithPath: routesDir).standardizedFileURL }
+    /// The journal file.
+    public var journalPath: String {
+        journal.path.hasPrefix("/") ? journal.path : dataDirectory.appendingPathComponent(journal.path).path
+    }
+
+    /// Applies `--listen`, `--admin-listen`, `--data` (or `THINGBRIDGE_*`) over the file.
+    public mutating func apply(_ overrides: Overrides) {
+        if let listen = overrides.listen { ingress.listen = listen }
+        if let admin = overrides.adminListen { self.admin.listen = admin }
+        if let data = overrides.dataDir { dataDir = data }
+        if let routes = overrides.routesDir { routesDir = routes }
+    }
+
+    /// Values given on the command line or in the environment, which win over the file.
+    public struct Overrides: Sendable {
+        public var listen: ListenAddress?
+        public var adminListen: ListenAddress?
+        public var dataDir: String?
+        public var routesDir: String?
+
+        public init(listen: ListenAddress? = nil, adminListen: ListenAddress? = nil, dataDir: String? = nil, routesDir: String? = nil) {
+            self.listen = listen
+            self.adminListen = adminListen
+            self.dataDir = dataDir
+            self.routesDir = routesDir
+        }
+    }
+}
+
+/// `ingress:` — the callback listener.
+public struct IngressConfig: Sendable, Decodable {
+    /// Default `0.0.0.0:8080`.
+    public var listen: ListenAddress
+    /// Larger callback bodies get 413. Default 64KiB (an MO SMS callback is well under 2KiB).
+    public var maxBodySize: ByteSize
+
+    public init(listen: ListenAddress = ListenAddress(host: "0.0.0.0", port: 8080), maxBodySize: ByteSize = .kibibytes(64)) {
+        self.listen = listen
+        self.maxBodySize = maxBodySize
+    }
+
+    enum CodingKeys: String, CodingKey { case listen, maxBodySize }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = IngressConfig()
+        listen = try container.decodeIfPresent(ListenAddress.self, forKey: .listen) ?? defaults.listen
+        maxBodySize = try container.decodeIfPresent(ByteSize.self, forKey: .maxBodySize) ?? defaults.maxBodySize
+    }
+}
+
+/// `admin:` — health, readiness and metrics.
+public struct AdminConfig: Sendable, Decodable {
+    /// Default `127.0.0.1:9090`.
+    public var listen: ListenAddress
+
+    public init(listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 9090)) { self.listen = listen }
+
+    enum CodingKeys: String, CodingKey { case listen }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        listen = try container.decodeIfPresent(ListenAddress.self, forKey: .listen) ?? AdminConfig().listen
+    }
+}
+
+/// One ThingSpace account whose callbacks this gateway accepts.
+public struct AccountConfig: Sendable, Decodable {
+    /// The account name, e.g. `0000123456-00001` (quote it in YAML to keep leading zeros).
+    public var name: String
+    /// The username and password registered with the callback listener; ThingSpace copies them into each body.
+    public var callback: CallbackCredentials
+
+    enum CodingKeys: String, CodingKey { case name, callback }
+    enum CallbackKeys: String, CodingKey { case username, password }
+
+    public init(name: String, callback: CallbackCredentials) {
+        self.name = name
+        self.callback = callback
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        let callbackContainer = try container.nestedContainer(keyedBy: CallbackKeys.self, forKey: .callback)
+        callback = CallbackCredentials(
+            username: try callbackContainer.decode(String.self, forKey: .username),
+            password: try callbackContainer.decode(String.self, forKey: .password)
+        )
+        if name.isEmpty || name.contains("/") {
+            throw DecodingError.dataCorruptedError(forKey: .name, in: container, debugDescription: "an account name must be non-empty and contain no '/'")
+        }
+    }
+}
+
+/// `routing:` — what happens to events no route matches.
+public struct RoutingConfig: Sendable, Decodable {
+    /// `drop` (kept in the journal, counted and logged, delivered nowhere) or `sink:<name>`. Default `drop`.
+    public var unmatched: UnmatchedPolicy
+
+    public init(unmatched: UnmatchedPolicy = .drop) { self.unmatched = unmatched }
+
+    enum CodingKeys: String, CodingKey { case unmatched }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        unmatched = try container.decodeIfPresent(UnmatchedPolicy.self, forKey: .unmatched) ?? .drop
+    }
+}
+
+/// `journal:` — where the SQLite journal lives.
+public struct JournalConfig: Sendable, Decodable {
+    /// Relative to `dataDir`. Default `journal.sqlite`.
+    public var path: String
+
+    public init(path: String = "journal.sqlite") { self.path = path }
+
+    enum CodingKeys: String, CodingKey { case path }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        path = try container.decodeIfPresent(String.self, forKey: .path) ?? JournalConfig().path
+    }
+}

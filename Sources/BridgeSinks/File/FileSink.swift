@@ -1,0 +1,256 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — file sink (JSON Lines)
+//===----------------------------------------------------------------------===//
+
+import BridgeCore
+import Dispatch
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Appends events as JSON Lines, rotating by size, and confirms only after `fsync`.
+///
+/// A batch is grouped by target file; each file gets one write and one `fsync`, and only then
+/// are its items reported delivered. A failed write is truncated back so that no partial line
+/// is left behind for the retry to follow.
+public final class FileSink: Sink {
+    public let name: String
+    private let config: FileSinkConfig
+    private let baseDirectory: URL
+    private let writer: FileWriter
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - name: The sink's name in the main config.
+    ///   - config: Its settings.
+    ///   - dataDirectory: Relative paths resolve against this folder.
+    public init(name: String, config: FileSinkConfig, dataDirectory: URL, logger: Logger) {
+        self.name = name
+        self.config = config
+        self.baseDirectory = dataDirectory
+        self.writer = FileWriter(maxFileSize: config.maxFileSize.bytes)
+        var logger = logger
+        logger[metadataKey: "sink"] = "\(name)"
+        self.logger = logger
+    }
+
+    /// The file an item goes to.
+    public func path(for item: SinkItem) -> String {
+        let date = String(item.event.data.receivedAt.prefix(10))
+        var path = config.path
+        for (placeholder, value) in [
+            ("{account}", item.event.data.account), ("{date}", date), ("{sink}", name), ("{route}", item.route),
+        ] {
+            path = path.replacingOccurrences(of: placeholder, with: Self.safeComponent(value))
+        }
+        if path.hasPrefix("/") { return path }
+        return baseDirectory.appendingPathComponent(path).path
+    }
+
+    /// A value made safe to put in a path: no separators, no `..`.
+    static func safeComponent(_ value: String) -> String {
+        let cleaned = value.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "\0", with: "_")
+        return cleaned == ".." || cleaned == "." || cleaned.isEmpty ? "_" : cleaned
+    }
+
+    public func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome] {
+        var groups: [String: [Int]] = [:]
+        var order: [String] = []
+        for (index, item) in batch.enumerated() {
+            let path = path(for: item)
+            if groups[path] == nil { order.append(path) }
+            groups[path, default: []].append(index)
+        }
+        let writes = order.map { path in
+            var bytes = Data()
+            for index in groups[path]! {
+                bytes.append(batch[index].eventJSON)
+                bytes.append(0x0A)
+            }
+            return FileWriter.Write(path: path, bytes: bytes)
+        }
+        let results = await writer.perform(writes)
+        var outcomes = [DeliveryOutcome](repeating: .retriable(reason: "not written"), count: batch.count)
+        for (write, result) in zip(writes, results) {
+            let outcome: DeliveryOutcome
+            switch result {
+            case .success:
+                outcome = .delivered
+            case .failure(let error):
+                logger.warning("file write failed", metadata: ["path": "\(write.path)", "error": "\(error)"])
+                outcome = .retriable(reason: "\(error)")
+            }
+            for index in groups[write.path]! { outcomes[index] = outcome }
+        }
+        return outcomes
+    }
+
+    public func close() async {
+        await writer.closeAll()
+    }
+}
+
+/// An I/O failure with its `errno` text.
+struct FileSinkError: Error, CustomStringConvertible {
+    let operation: String
+    let path: String
+    let code: Int32
+
+    var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
+}
+
+/// Owns the open file descriptors of one file sink.
+///
+/// `@unchecked Sendable` is safe because every field is read and written only on `queue`, a
+/// serial queue; the blocking `write`/`fsync`/`rename` calls run there too, never on the
+/// cooperative thread pool.
+final class FileWriter: @unchecked Sendable {
+    struct Write: Sendable {
+        var path: String
+        var bytes: Data
+    }
+
+    private struct OpenFile {
+        var descriptor: Int32
+        var size: Int
+    }
+
+    private let queue = DispatchQueue(label: "thingbridge.sink.file")
+    private let maxFileSize: Int
+    private var openFiles: [String: OpenFile] = [:]
+    private static let maxOpenFiles = 32
+
+    init(maxFileSize: Int) { self.maxFileSize = maxFileSize }
+
+    deinit {
+        for file in openFiles.values { _ = close(file.descriptor) }
+    }
+
+    func perform(_ writes: [Write]) async -> [Result<Void, FileSinkError>] {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                continuation.resume(returning: writes.map { self.append($0) })
+            }
+        }
+    }
+
+    func closeAll() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                for file in self.openFiles.values { _ = close(file.descriptor) }
+                self.openFiles.removeAll()
+                continuation.resume()
+            }
+        }
+    }
+
+    // MARK: - On `queue` only
+
+    private func append(_ write: Write) -> Result<Void, FileSinkError> {
+        do {
+            var file = try openFile(write.path)
+            if file.size > 0, file.size + write.bytes.count > maxFileSize {
+                try rotate(write.path)
+                file = try openFile(write.path)
+            }
+            let start = file.size
+            do {
+                try writeAll(write.bytes, to: file.descriptor, path: write.path)
+                guard fsync(file.descriptor) == 0 else { throw FileSinkError(operation: "fsync", path: write.path, code: errno) }
+            } catch {
+                // Leave no partial line: the retry appends the whole batch again.
+                _ = ftruncate(file.descriptor, off_t(start))
+                closeFile(write.path)
+                throw error
+            }
+            openFiles[write.path]?.size = start + write.bytes.count
+            return .success(())
+        } catch let error as FileSinkError {
+            return .failure(error)
+        } catch {
+            return .failure(FileSinkError(operation: "write", path: write.path, code: EIO))
+        }
+    }
+
+    private func openFile(_ path: String) throws -> OpenFile {
+        if let file = openFiles[path] { return file }
+        if openFiles.count >= Self.maxOpenFiles {
+            for other in Array(openFiles.keys) { closeFile(other) }
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let existed = FileManager.default.fileExists(atPath: path)
+        if !FileManager.default.fileExists(atPath: directory) {
+            try makeDirectories(directory)
+        }
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw FileSinkError(operation: "open", path: path, code: errno) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            let code = errno
+            _ = close(descriptor)
+            throw FileSinkError(operation: "stat", path: path, code: code)
+        }
+        if !existed { try syncDirectory(directory) }
+        let file = OpenFile(descriptor: descriptor, size: Int(info.st_size))
+        openFiles[path] = file
+        return file
+    }
+
+    private func closeFile(_ path: String) {
+        if let file = openFiles.removeValue(forKey: path) { _ = close(file.descriptor) }
+    }
+
+    /// Renames the active file to the next free `NAME.N.EXT` and syncs the folder.
+    private func rotate(_ path: String) throws {
+        closeFile(path)
+        let url = URL(fileURLWithPath: path)
+        let ext = url.pathExtension
+        let stem = url.deletingPathExtension().path
+        var index = 1
+        var target: String
+        repeat {
+            target = ext.isEmpty ? "\(stem).\(index)" : "\(stem).\(index).\(ext)"
+            index += 1
+        } while FileManager.default.fileExists(atPath: target)
+        guard rename(path, target) == 0 else { throw FileSinkError(operation: "rename", path: path, code: errno) }
+        try syncDirectory(url.deletingLastPathComponent().path)
+    }
+
+    private func writeAll(_ bytes: Data, to descriptor: Int32, path: String) throws {
+        try bytes.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+            guard var pointer = buffer.baseAddress else { return }
+            var remaining = buffer.count
+            while remaining > 0 {
+                let written = write(descriptor, pointer, remaining)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw FileSinkError(operation: "write", path: path, code: errno)
+                }
+                remaining -= written
+                pointer += written
+            }
+        }
+    }
+
+    private func makeDirectories(_ directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw FileSinkError(operation: "mkdir", path: directory, code: errno == 0 ? EACCES : errno)
+        }
+        try syncDirectory((directory as NSString).deletingLastPathComponent)
+    }
+
+    /// Makes a new or renamed directory entry durable.
+    private func syncDirectory(_ directory: String) throws {
+        let descriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileSinkError(operation: "open directory", path: directory, code: errno) }
+        defer { _ = close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw FileSinkError(operation: "fsync directory", path: directory, code: errno) }
+    }
+}

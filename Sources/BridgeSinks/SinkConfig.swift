@@ -1,0 +1,86 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — sink definitions in the main config
+//===----------------------------------------------------------------------===//
+
+import BridgeCore
+import Foundation
+import Logging
+
+/// One entry under `sinks:` in the main config: a type, its settings, and the delivery policy
+/// shared by every sink type.
+///
+/// ```yaml
+/// sinks:
+///   archive:
+///     type: file
+///     path: "events/{account}/{date}.jsonl"
+///     retry: { base: 1s, cap: 5m, maxAttempts: 20 }
+/// ```
+public struct SinkDefinition: Sendable, Decodable {
+    public enum Kind: Sendable, Equatable {
+        case file(FileSinkConfig)
+    }
+
+    public var kind: Kind
+    /// Retry policy for failed deliveries (see ``RetryPolicy``).
+    public var retry: RetryPolicy
+    /// At most this many deliveries are handed to the sink at once. Default 256.
+    public var batchSize: Int
+
+    public init(kind: Kind, retry: RetryPolicy = RetryPolicy(), batchSize: Int = 256) {
+        self.kind = kind
+        self.retry = retry
+        self.batchSize = batchSize
+    }
+
+    enum CodingKeys: String, CodingKey { case type, retry, batchSize }
+
+    static let knownTypes = ["file"]
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let type = try container.decode(String.self, forKey: .type)
+        switch type {
+        case "file":
+            self.kind = .file(try FileSinkConfig(from: decoder))
+        default:
+            throw DecodingError.dataCorruptedError(
+                forKey: .type, in: container,
+                debugDescription: "unknown sink type '\(type)' (known types: \(Self.knownTypes.joined(separator: ", ")))"
+            )
+        }
+        self.retry = try container.decodeIfPresent(RetryConfig.self, forKey: .retry)?.policy ?? RetryPolicy()
+        self.batchSize = try container.decodeIfPresent(Int.self, forKey: .batchSize) ?? 256
+        guard (1...10_000).contains(batchSize) else {
+            throw DecodingError.dataCorruptedError(forKey: .batchSize, in: container, debugDescription: "batchSize must be between 1 and 10000")
+        }
+    }
+
+    /// Builds the sink.
+    public func makeSink(name: String, dataDirectory: URL, logger: Logger) -> any Sink {
+        switch kind {
+        case .file(let config):
+            FileSink(name: name, config: config, dataDirectory: dataDirectory, logger: logger)
+        }
+    }
+}
+
+/// `retry:` in a sink definition.
+struct RetryConfig: Decodable {
+    var policy: RetryPolicy
+
+    enum CodingKeys: String, CodingKey { case base, cap, maxAttempts }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = RetryPolicy()
+        let base = try container.decodeIfPresent(ConfigDuration.self, forKey: .base)?.duration ?? defaults.base
+        let cap = try container.decodeIfPresent(ConfigDuration.self, forKey: .cap)?.duration ?? defaults.cap
+        var maxAttempts = defaults.maxAttempts
+        if container.contains(.maxAttempts) {
+            let value = try container.decode(Int.self, forKey: .maxAttempts)
+            maxAttempts = value <= 0 ? nil : value
+        }
+        policy = RetryPolicy(base: base, cap: cap, maxAttempts: maxAttempts)
+    }
+}

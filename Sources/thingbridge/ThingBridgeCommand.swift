@@ -1,0 +1,169 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — the `thingbridge` command
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import BridgeCore
+import BridgeGateway
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import RdKafka
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct ThingBridgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "thingbridge",
+        abstract: "Receives Verizon ThingSpace MO SMS, journals them durably and routes them to sinks.",
+        version: "0.1.0 (librdkafka \(KafkaLibrary.version))",
+        subcommands: [Serve.self, Routes.self, Status.self]
+    )
+}
+
+/// Options shared by the commands that read the main config.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "The main config file. Env: THINGBRIDGE_CONFIG.")
+    var config: String?
+
+    @Option(name: .long, help: "Data folder (journal, file sinks); overrides dataDir. Env: THINGBRIDGE_DATA.")
+    var data: String?
+
+    @Option(name: .long, help: "Routes folder; overrides routesDir. Env: THINGBRIDGE_ROUTES.")
+    var routes: String?
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var configPath: String { config ?? environment["THINGBRIDGE_CONFIG"] ?? "thingbridge.yaml" }
+
+    /// Loads the config and applies overrides: flag, then `THINGBRIDGE_*`, then the file.
+    func load(listen: String? = nil, adminListen: String? = nil) throws -> GatewayConfig {
+        var config: GatewayConfig
+        do {
+            config = try GatewayConfig.load(path: configPath, environment: environment)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        config.apply(.init(
+            listen: try address(listen ?? environment["THINGBRIDGE_LISTEN"], name: "--listen"),
+            adminListen: try address(adminListen ?? environment["THINGBRIDGE_ADMIN_LISTEN"], name: "--admin-listen"),
+            dataDir: data ?? environment["THINGBRIDGE_DATA"],
+            routesDir: routes ?? environment["THINGBRIDGE_ROUTES"]
+        ))
+        return config
+    }
+
+    private func address(_ text: String?, name: String) throws -> ListenAddress? {
+        guard let text else { return nil }
+        guard let address = ListenAddress(parsing: text) else {
+            throw ValidationError("\(name) expects HOST:PORT, got '\(text)'")
+        }
+        return address
+    }
+}
+
+func makeLogger(level: String?) -> Logger {
+    var logger = Logger(label: "thingbridge")
+    logger.logLevel = level.flatMap(Logger.Level.init(rawValue:)) ?? .info
+    return logger
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(name: .long, help: "Callback listener HOST:PORT; overrides ingress.listen. Env: THINGBRIDGE_LISTEN.")
+    var listen: String?
+
+    @Option(name: .customLong("admin-listen"), help: "Admin listener HOST:PORT; overrides admin.listen. Env: THINGBRIDGE_ADMIN_LISTEN.")
+    var adminListen: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error. Env: THINGBRIDGE_LOG_LEVEL.")
+    var logLevel: String?
+
+    func run() async throws {
+        let config = try options.load(listen: listen, adminListen: adminListen)
+        let logger = makeLogger(level: logLevel ?? options.environment["THINGBRIDGE_LOG_LEVEL"])
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(config: config, logger: logger, metricsRegistry: registry)
+        } catch let errors as ConfigErrors {
+            for error in errors.errors { printError("error: \(error)") }
+            throw ExitCode(78)  // EX_CONFIG
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("starting", metadata: [
+            "config": "\(options.configPath)", "data": "\(config.dataDirectory.path)", "journal": "\(config.journalPath)",
+            "accounts": "\(config.accounts.map(\.name).joined(separator: ","))", "sinks": "\(config.sinks.keys.sorted().joined(separator: ","))",
+        ])
+        let group = ServiceGroup(configuration: .init(
+            services: [gateway], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        ))
+        try await group.run()
+    }
+}
+
+struct Routes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with route files.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the route files against the main config's sinks; print every error."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The routes folder (default: routesDir from the config).")
+        var directory: String?
+
+        func run() async throws {
+            let config = try options.load()
+            let folder = directory.map { URL(fileURLWithPath: $0) } ?? config.routesDirectory
+            do {
+                let routes = try RouteSet.load(from: folder, sinks: Set(config.sinks.keys), unmatched: config.routing.unmatched)
+                print("ok: \(routes.routes.count) route(s) in \(folder.path)")
+                for route in routes.routes {
+                    print("  \(route.name.value)  (\(route.name.location.map(\.description) ?? route.file)) → \(route.to.map(\.sink.value).joined(separator: ", "))\(route.stop ? "  [stop]" : "")")
+                }
+            } catch {
+                for item in error.errors { printError("error: \(item)") }
+                printError("\(error.errors.count) error(s)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print journal counts (events, pending, delivered, dead, quarantined).")
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let config = try options.load()
+        let journal = try SQLiteJournal(path: config.journalPath)
+        let stats = try await journal.stats()
+        print("journal: \(config.journalPath)")
+        print("events: \(stats.events) (unmatched \(stats.unmatchedEvents), duplicates seen \(stats.duplicatesSeen))")
+        print("quarantined: \(stats.quarantined)")
+        let sinks = Set(stats.pendingBySink.keys).union(stats.deliveredBySink.keys).union(stats.deadBySink.keys).union(config.sinks.keys)
+        for sink in sinks.sorted() {
+            print("sink \(sink): pending \(stats.pendingBySink[sink] ?? 0), delivered \(stats.deliveredBySink[sink] ?? 0), dead \(stats.deadBySink[sink] ?? 0)")
+        }
+        try journal.close()
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
