@@ -1,0 +1,119 @@
+import BridgeCore
+import Foundation
+import GRDB
+import Testing
+import TestSupport
+import ThingSpace
+
+@Suite struct JournalTests {
+    static func event(_ n: Int, requestID: String? = nil) -> BridgeEvent {
+        let message = MOSMSCallback(
+            requestID: requestID ?? "req-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: "70228955\(n % 10)\(n % 10)")], text: "m\(n)"
+        )
+        return EventNormalizer.normalize(message, account: "0000123456-00001", channel: .callback, receivedAt: Date())
+    }
+
+    @Test func storesEventsWithTheirDeliveriesAndRecognisesDuplicates() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            let first = try await journal.append([
+                JournalEntry(event: Self.event(1), deliveries: [.init(route: "r", sink: "a"), .init(route: "r", sink: "b")]),
+                JournalEntry(event: Self.event(2), deliveries: []),
+            ])
+            guard case .stored = first[0], case .stored = first[1] else { Issue.record("expected stored, got \(first)"); return }
+            let again = try await journal.append([JournalEntry(event: Self.event(1), deliveries: [.init(route: "r", sink: "a")])])
+            guard case .duplicate = again[0] else { Issue.record("expected duplicate, got \(again)"); return }
+
+            let stats = try await journal.stats()
+            #expect(stats.events == 2)
+            #expect(stats.unmatchedEvents == 1)
+            #expect(stats.duplicatesSeen == 1)
+            #expect(stats.pendingBySink == ["a": 1, "b": 1])
+            try journal.close()
+        }
+    }
+
+    @Test func isInWALModeWithFullSync() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appending("journal.sqlite").path
+            let journal = try SQLiteJournal(path: path)
+            _ = try await journal.append([JournalEntry(event: Self.event(1), deliveries: [])])
+            try journal.close()
+            // Inspect the file with an independent connection, as an operator's sqlite3 would.
+            let queue = try DatabaseQueue(path: path)
+            let mode = try await queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+            #expect(mode == "wal")
+            let migrations = try await queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
+            #expect(migrations == ["v1-events-deliveries-quarantine"])
+        }
+    }
+
+    @Test func survivesCloseAndReopen() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appending("journal.sqlite").path
+            do {
+                let journal = try SQLiteJournal(path: path)
+                _ = try await journal.append((1...3).map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "file")]) })
+                let due = try await journal.dueDeliveries(sink: "file", limit: 10)
+                #expect(due.count == 3)
+                try await journal.markDelivered([due[0].deliveryID])
+                try journal.close()
+            }
+            let reopened = try SQLiteJournal(path: path)
+            let due = try await reopened.dueDeliveries(sink: "file", limit: 10)
+            #expect(due.map { try? BridgeEvent.decode($0.eventJSON).data.text } == ["m2", "m3"])
+            let stats = try await reopened.stats()
+            #expect(stats.deliveredBySink == ["file": 1])
+            #expect(stats.pendingBySink == ["file": 2])
+            // The same event arriving after the restart is still a duplicate.
+            let outcome = try await reopened.append([JournalEntry(event: Self.event(1), deliveries: [.init(route: "r", sink: "file")])])
+            guard case .duplicate = outcome[0] else { Issue.record("expected duplicate after reopen, got \(outcome)"); return }
+            try reopened.close()
+        }
+    }
+
+    @Test func retriesWaitAndDeadLettersStop() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            _ = try await journal.append([1, 2].map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "s")]) })
+            let due = try await journal.dueDeliveries(sink: "s", limit: 10)
+            try await journal.markRetry(due[0].deliveryID, error: "boom", retryAt: Date().addingTimeInterval(3600))
+            try await journal.markDead(due[1].deliveryID, error: "bad")
+            #expect(try await journal.dueDeliveries(sink: "s", limit: 10).isEmpty)
+            let later = try await journal.dueDeliveries(sink: "s", limit: 10, now: Date().addingTimeInterval(7200))
+            #expect(later.map(\.deliveryID) == [due[0].deliveryID])
+            #expect(later.first?.attempts == 1)
+            #expect(try await journal.stats().deadBySink == ["s": 1])
+            try journal.close()
+        }
+    }
+
+    @Test func quarantineKeepsTheRawBody() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appending("journal.sqlite").path
+            let journal = try SQLiteJournal(path: path)
+            let body = Data(#"{"username":"u","password":"p","weird":true}"#.utf8)
+            let id = try await journal.quarantine(account: "acct", reason: "missing_text: …", body: body, receivedAt: Date())
+            #expect(try await journal.stats().quarantined == 1)
+            try journal.close()
+            let queue = try DatabaseQueue(path: path)
+            let stored = try await queue.read { try Data.fetchOne($0, sql: "SELECT body FROM quarantine WHERE id = ?", arguments: [id]) }
+            #expect(stored == body)
+        }
+    }
+
+    @Test func aFailedCommitStoresNothing() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appending("journal.sqlite").path
+            let journal = try SQLiteJournal(path: path)
+            // A real SQLite failure, injected from outside: deliveries cannot be inserted.
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { try $0.execute(sql: "CREATE TRIGGER fail BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'injected'); END") }
+            await #expect(throws: JournalError.self) {
+                try await journal.append([JournalEntry(event: Self.event(1), deliveries: [.init(route: "r", sink: "s")])])
+            }
+            #expect(try await journal.stats().events == 0)
+            try journal.close()
+        }
+    }
+}
