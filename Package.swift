@@ -43,7 +43,12 @@ let package = Package(
         ),
         .target(
             name: "ThingSpace",
-            dependencies: [],
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: upcoming
         ),
         .target(
@@ -89,6 +94,7 @@ let package = Package(
                 "BridgeGateway",
                 "BridgeCore",
                 "RdKafka",
+                "ThingSpace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

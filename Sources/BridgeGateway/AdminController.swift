@@ -12,6 +12,7 @@ import Prometheus
 struct AdminController: Sendable {
     let journal: SQLiteJournal
     let registry: PrometheusCollectorRegistry?
+    let pollers: [String: HistoryPoller]
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -32,11 +33,30 @@ struct AdminController: Sendable {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer))
             )
         }
+        router.post("/poll/:account") { _, context in
+            let account = try context.parameters.require("account")
+            guard let poller = pollers[account] else {
+                return Response.json(status: .notFound, ["error": "no poller for account '\(account)'"])
+            }
+            poller.requestDrain()
+            return Response.json(status: .accepted, ["status": "drain requested", "account": account])
+        }
         router.get("/status") { _, _ in
             let stats = try await journal.stats()
+            var pollerStatus: [String: Any] = [:]
+            for (account, poller) in pollers {
+                let status = poller.status
+                let lastError: Any = status.lastError ?? NSNull()
+                let lastSuccess: Any = status.lastSuccess.map(Timestamps.format) ?? NSNull()
+                pollerStatus[account] = [
+                    "mode": poller.settings.mode.rawValue, "drains": status.drains, "pages": status.pages,
+                    "messages": status.messages, "stored": status.stored, "lastError": lastError, "lastSuccess": lastSuccess,
+                ] as [String: Any]
+            }
             return Response.json(status: .ok, [
+                "pollers": pollerStatus,
                 "events": stats.events, "unmatchedEvents": stats.unmatchedEvents, "duplicatesSeen": stats.duplicatesSeen,
-                "quarantined": stats.quarantined, "pending": stats.pendingBySink, "delivered": stats.deliveredBySink,
+                "quarantined": stats.quarantined, "eventsByChannel": stats.eventsByChannel, "pending": stats.pendingBySink, "delivered": stats.deliveredBySink,
                 "dead": stats.deadBySink,
             ])
         }

@@ -31,6 +31,8 @@ struct CallbackController: Sendable {
     let accounts: [String: AccountConfig]
     let ingest: Ingest
     let maxBodySize: Int
+    /// Told to drain when a callback could not be journaled: ThingSpace queued that message.
+    let pollers: [String: HistoryPoller]
     let logger: Logger
 
     func register(on router: Router<BasicRequestContext>) {
@@ -103,6 +105,7 @@ struct CallbackController: Sendable {
     private func unavailable(_ error: JournalError, account: String) -> Response {
         Counter(label: "thingbridge_journal_errors_total", dimensions: [("code", error.code)]).increment()
         logger.error("journal commit failed; answered 503 so ThingSpace keeps the message queued", metadata: ["account": "\(account)", "error": "\(error)"])
+        pollers[account]?.requestDrain()
         var response = Response.json(status: .serviceUnavailable, ["error": "journal unavailable, retry later"])
         response.headers[.retryAfter] = "5"
         return response

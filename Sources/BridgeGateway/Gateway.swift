@@ -23,6 +23,10 @@ public final class Gateway: Service {
     public let journal: SQLiteJournal
     public let ingest: Ingest
     let dispatchers: [Dispatcher]
+    /// One poller per account whose mode is not `off`, when `thingspace:` is configured.
+    public let pollers: [String: HistoryPoller]
+    /// The ThingSpace client, when `thingspace:` is configured.
+    public let thingSpaceClient: ThingSpaceClient?
     let logger: Logger
     let metricsRegistry: PrometheusCollectorRegistry?
     private let ingressAddress = AsyncValue<ListenAddress>()
@@ -52,6 +56,19 @@ public final class Gateway: Service {
         }
         self.dispatchers = dispatchers
         ingest = Ingest(journal: journal, routes: routes, signals: signals, logger: logger)
+        if let upstream = config.thingspace {
+            let client = ThingSpaceClient(config: upstream.clientConfig, logger: logger)
+            thingSpaceClient = client
+            var pollers: [String: HistoryPoller] = [:]
+            for account in config.accounts where account.poller.mode != .off {
+                pollers[account.name] = HistoryPoller(account: account.name, settings: account.poller, client: client, ingest: ingest, logger: logger)
+            }
+            self.pollers = pollers
+        } else {
+            thingSpaceClient = nil
+            pollers = [:]
+            logger.warning("no 'thingspace' section: callbacks only; messages ThingSpace queues after a failed push are not collected")
+        }
         for account in config.accounts where account.callback.username.isEmpty && account.callback.password.isEmpty {
             logger.warning("account has empty callback credentials; anyone who can reach the listener can post for it", metadata: ["account": "\(account.name)"])
         }
@@ -67,7 +84,7 @@ public final class Gateway: Service {
         let router = Router(context: BasicRequestContext.self)
         CallbackController(
             accounts: Dictionary(uniqueKeysWithValues: config.accounts.map { ($0.name, $0) }),
-            ingest: ingest, maxBodySize: config.ingress.maxBodySize.bytes, logger: logger
+            ingest: ingest, maxBodySize: config.ingress.maxBodySize.bytes, pollers: pollers, logger: logger
         ).register(on: router)
         let ingressApp = Application(
             router: router,
@@ -81,7 +98,7 @@ public final class Gateway: Service {
             logger: logger
         )
         let adminRouter = Router(context: BasicRequestContext.self)
-        AdminController(journal: journal, registry: metricsRegistry).register(on: adminRouter)
+        AdminController(journal: journal, registry: metricsRegistry, pollers: pollers).register(on: adminRouter)
         let adminApp = Application(
             router: adminRouter,
             configuration: .init(address: .hostname(config.admin.listen.host, port: config.admin.listen.port), serverName: "thingbridge-admin"),
@@ -94,9 +111,11 @@ public final class Gateway: Service {
             logger: logger
         )
         // Graceful shutdown runs in reverse order: ingress first, dispatchers last.
-        let services: [any Service] = dispatchers + [adminApp, ingressApp]
+        let pollerServices: [any Service] = pollers.keys.sorted().compactMap { pollers[$0] }
+        let services: [any Service] = dispatchers + pollerServices + [adminApp, ingressApp]
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
+        await thingSpaceClient?.logout()
         do { try journal.close() } catch { logger.error("closing the journal failed", metadata: ["error": "\(error)"]) }
         logger.info("gateway stopped")
     }

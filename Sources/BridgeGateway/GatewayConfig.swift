@@ -22,8 +22,10 @@ public struct GatewayConfig: Sendable, Decodable {
     public var sinks: [String: SinkDefinition]
     public var routing: RoutingConfig
     public var journal: JournalConfig
+    /// How to reach ThingSpace's REST API, for the poller and `register`. Absent: callbacks only.
+    public var thingspace: ThingSpaceConfig?
 
-    enum CodingKeys: String, CodingKey { case ingress, admin, dataDir, routesDir, accounts, sinks, routing, journal }
+    enum CodingKeys: String, CodingKey { case ingress, admin, dataDir, routesDir, accounts, sinks, routing, journal, thingspace }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -35,6 +37,7 @@ public struct GatewayConfig: Sendable, Decodable {
         sinks = try container.decodeIfPresent([String: SinkDefinition].self, forKey: .sinks) ?? [:]
         routing = try container.decodeIfPresent(RoutingConfig.self, forKey: .routing) ?? RoutingConfig()
         journal = try container.decodeIfPresent(JournalConfig.self, forKey: .journal) ?? JournalConfig()
+        thingspace = try container.decodeIfPresent(ThingSpaceConfig.self, forKey: .thingspace)
         if accounts.isEmpty {
             throw DecodingError.dataCorruptedError(forKey: .accounts, in: container, debugDescription: "at least one account is needed")
         }
@@ -126,13 +129,17 @@ public struct AccountConfig: Sendable, Decodable {
     public var name: String
     /// The username and password registered with the callback listener; ThingSpace copies them into each body.
     public var callback: CallbackCredentials
+    /// How this account's ThingSpace queue is collected. Default: callbacks with poll fallback.
+    public var poller: PollerSettings
 
-    enum CodingKeys: String, CodingKey { case name, callback }
+    enum CodingKeys: String, CodingKey { case name, callback, poller }
     enum CallbackKeys: String, CodingKey { case username, password }
+    enum PollerKeys: String, CodingKey { case mode, interval, acknowledgeFinalPage, maxPagesPerDrain }
 
-    public init(name: String, callback: CallbackCredentials) {
+    public init(name: String, callback: CallbackCredentials, poller: PollerSettings = PollerSettings()) {
         self.name = name
         self.callback = callback
+        self.poller = poller
     }
 
     public init(from decoder: any Decoder) throws {
@@ -143,6 +150,20 @@ public struct AccountConfig: Sendable, Decodable {
             username: try callbackContainer.decode(String.self, forKey: .username),
             password: try callbackContainer.decode(String.self, forKey: .password)
         )
+        poller = PollerSettings()
+        if container.contains(.poller) {
+            let settings = try container.nestedContainer(keyedBy: PollerKeys.self, forKey: .poller)
+            let mode = try settings.decodeIfPresent(PollMode.self, forKey: .mode) ?? .callbackWithPollFallback
+            poller = PollerSettings(
+                mode: mode,
+                interval: try settings.decodeIfPresent(ConfigDuration.self, forKey: .interval)?.duration,
+                acknowledgeFinalPage: try settings.decodeIfPresent(Bool.self, forKey: .acknowledgeFinalPage) ?? false,
+                maxPagesPerDrain: try settings.decodeIfPresent(Int.self, forKey: .maxPagesPerDrain) ?? 10_000
+            )
+            if poller.interval < .seconds(1) {
+                throw DecodingError.dataCorruptedError(forKey: .interval, in: settings, debugDescription: "the poll interval must be at least 1s")
+            }
+        }
         if name.isEmpty || name.contains("/") {
             throw DecodingError.dataCorruptedError(forKey: .name, in: container, debugDescription: "an account name must be non-empty and contain no '/'")
         }
@@ -176,5 +197,66 @@ public struct JournalConfig: Sendable, Decodable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         path = try container.decodeIfPresent(String.self, forKey: .path) ?? JournalConfig().path
+    }
+}
+
+/// `thingspace:` — the ThingSpace REST API, for the history poller and `thingbridge register`.
+///
+/// ```yaml
+/// thingspace:
+///   baseURL: https://thingspace.verizon.com/api
+///   appKey: ${THINGSPACE_APP_KEY}
+///   appSecret: ${THINGSPACE_APP_SECRET}
+///   username: ${THINGSPACE_USERNAME}
+///   password: ${THINGSPACE_PASSWORD}
+/// ```
+public struct ThingSpaceConfig: Sendable, Decodable {
+    /// The REST root ending in `/api`. Default `https://thingspace.verizon.com/api`.
+    public var baseURL: String
+    public var appKey: String
+    public var appSecret: String
+    public var username: String
+    public var password: String
+    /// Per request. Default 30s.
+    public var requestTimeout: Duration
+    /// Consecutive rejected logins before the client stops until restart. Default 3 (ThingSpace locks a user after 5).
+    public var maxLoginFailures: Int
+
+    enum CodingKeys: String, CodingKey { case baseURL, appKey, appSecret, username, password, requestTimeout, maxLoginFailures }
+
+    public init(baseURL: String, appKey: String, appSecret: String, username: String, password: String,
+                requestTimeout: Duration = .seconds(30), maxLoginFailures: Int = 3) {
+        self.baseURL = baseURL
+        self.appKey = appKey
+        self.appSecret = appSecret
+        self.username = username
+        self.password = password
+        self.requestTimeout = requestTimeout
+        self.maxLoginFailures = maxLoginFailures
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        baseURL = try container.decodeIfPresent(String.self, forKey: .baseURL) ?? "https://thingspace.verizon.com/api"
+        appKey = try container.decode(String.self, forKey: .appKey)
+        appSecret = try container.decode(String.self, forKey: .appSecret)
+        username = try container.decode(String.self, forKey: .username)
+        password = try container.decode(String.self, forKey: .password)
+        requestTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .requestTimeout)?.duration ?? .seconds(30)
+        maxLoginFailures = try container.decodeIfPresent(Int.self, forKey: .maxLoginFailures) ?? 3
+        guard URL(string: baseURL)?.scheme?.hasPrefix("http") == true else {
+            throw DecodingError.dataCorruptedError(forKey: .baseURL, in: container, debugDescription: "expected an http(s) URL ending in /api, found '\(baseURL)'")
+        }
+        guard (1...4).contains(maxLoginFailures) else {
+            throw DecodingError.dataCorruptedError(forKey: .maxLoginFailures, in: container, debugDescription: "maxLoginFailures must be 1 to 4: ThingSpace locks the user after 5")
+        }
+    }
+
+    /// The client settings.
+    public var clientConfig: ThingSpaceClientConfig {
+        ThingSpaceClientConfig(
+            baseURL: baseURL, appKey: appKey, appSecret: appSecret, username: username, password: password,
+            requestTimeout: requestTimeout, maxConsecutiveLoginFailures: maxLoginFailures
+        )
     }
 }

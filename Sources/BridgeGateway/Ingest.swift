@@ -33,34 +33,57 @@ public final class Ingest: Sendable {
     public struct Result: Sendable {
         public var event: BridgeEvent
         public var outcome: AppendOutcome
+        /// The deliveries created (none for a duplicate).
         public var deliveries: [RoutedDelivery]
     }
 
     /// Journals one message; returns once it is durable.
     /// - Throws: ``JournalError`` when the commit failed; the caller must not acknowledge upstream.
     public func ingest(_ message: MOSMSCallback, account: String, channel: Channel, receivedAt: Date = Date()) async throws(JournalError) -> Result {
-        let event = EventNormalizer.normalize(message, account: account, channel: channel, receivedAt: receivedAt)
-        let deliveries = routeSet.route(event)
-        let outcomes = try await journal.append([JournalEntry(event: event, deliveries: deliveries)])
-        let outcome = outcomes[0]
-        var metadata: Logger.Metadata = [
-            "event": "\(event.id)", "account": "\(account)", "channel": "\(channel.rawValue)",
-        ]
-        switch outcome {
-        case .stored:
-            Counter(label: "thingbridge_events_journaled_total", dimensions: [("channel", channel.rawValue)]).increment()
-            metadata["deliveries"] = "\(deliveries.count)"
-            if deliveries.isEmpty {
-                Counter(label: "thingbridge_events_unmatched_total").increment()
-                logger.warning("event matched no route; kept in the journal, delivered nowhere (routing.unmatched: drop)", metadata: metadata)
-            } else {
-                logger.info("event journaled", metadata: metadata)
-            }
-            for sink in Set(deliveries.map(\.sink)) { signals[sink]?.signal() }
-        case .duplicate:
-            Counter(label: "thingbridge_events_deduplicated_total", dimensions: [("channel", channel.rawValue)]).increment()
-            logger.info("duplicate event acknowledged, not stored again", metadata: metadata)
+        try await ingest([message], account: account, channel: channel, receivedAt: receivedAt)[0]
+    }
+
+    /// Journals several messages in one transaction (a history page); returns once all are durable.
+    /// - Throws: ``JournalError`` when the commit failed; none of them is stored then.
+    public func ingest(_ messages: [MOSMSCallback], account: String, channel: Channel, receivedAt: Date = Date()) async throws(JournalError) -> [Result] {
+        guard !messages.isEmpty else { return [] }
+        let routes = routeSet
+        let entries = messages.map { message in
+            let event = EventNormalizer.normalize(message, account: account, channel: channel, receivedAt: receivedAt)
+            return JournalEntry(event: event, deliveries: routes.route(event))
         }
-        return Result(event: event, outcome: outcome, deliveries: outcome == .duplicate(sequence: 0) ? [] : deliveries)
+        let outcomes = try await journal.append(entries)
+        var results: [Result] = []
+        var sinks = Set<String>()
+        var stored = 0, duplicates = 0, unmatched = 0
+        // One line per event for callbacks; a page's events log at debug (the poller logs the page).
+        let level: Logger.Level = messages.count == 1 ? .info : .debug
+        for (entry, outcome) in zip(entries, outcomes) {
+            let metadata: Logger.Metadata = [
+                "event": "\(entry.event.id)", "account": "\(account)", "channel": "\(channel.rawValue)",
+                "deliveries": "\(entry.deliveries.count)",
+            ]
+            switch outcome {
+            case .stored:
+                stored += 1
+                if entry.deliveries.isEmpty {
+                    unmatched += 1
+                    logger.warning("event matched no route; kept in the journal, delivered nowhere (routing.unmatched: drop)", metadata: metadata)
+                } else {
+                    logger.log(level: level, "event journaled", metadata: metadata)
+                }
+                sinks.formUnion(entry.deliveries.map(\.sink))
+                results.append(Result(event: entry.event, outcome: outcome, deliveries: entry.deliveries))
+            case .duplicate:
+                duplicates += 1
+                logger.log(level: level, "duplicate event acknowledged, not stored again", metadata: metadata)
+                results.append(Result(event: entry.event, outcome: outcome, deliveries: []))
+            }
+        }
+        Counter(label: "thingbridge_events_journaled_total", dimensions: [("channel", channel.rawValue)]).increment(by: stored)
+        Counter(label: "thingbridge_events_deduplicated_total", dimensions: [("channel", channel.rawValue)]).increment(by: duplicates)
+        Counter(label: "thingbridge_events_unmatched_total").increment(by: unmatched)
+        for sink in sinks { signals[sink]?.signal() }
+        return results
     }
 }

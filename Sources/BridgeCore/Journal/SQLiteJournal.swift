@@ -41,6 +41,8 @@ public struct PendingDelivery: Sendable {
 /// Counters read from the journal, for `status` and readiness.
 public struct JournalStats: Sendable, Equatable {
     public var events: Int
+    /// Distinct events by the channel that first brought them (`callback`, `poll`).
+    public var eventsByChannel: [String: Int]
     public var unmatchedEvents: Int
     public var duplicatesSeen: Int
     public var pendingBySink: [String: Int]
@@ -247,6 +249,10 @@ public final class SQLiteJournal: Sendable {
         do {
             return try await pool.read { db in
                 let events = try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
+                var byChannel: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT channel, count(*) AS n FROM events GROUP BY channel") {
+                    byChannel[row["channel"]] = row["n"]
+                }
                 let unmatched = try Int.fetchOne(db, sql: "SELECT count(*) FROM events WHERE deliveries = 0") ?? 0
                 let duplicates = try Int.fetchOne(db, sql: "SELECT coalesce(sum(seen_count - 1), 0) FROM events") ?? 0
                 let quarantined = try Int.fetchOne(db, sql: "SELECT count(*) FROM quarantine") ?? 0
@@ -260,7 +266,7 @@ public final class SQLiteJournal: Sendable {
                     }
                 }
                 return JournalStats(
-                    events: events, unmatchedEvents: unmatched, duplicatesSeen: duplicates,
+                    events: events, eventsByChannel: byChannel, unmatchedEvents: unmatched, duplicatesSeen: duplicates,
                     pendingBySink: pending, deliveredBySink: delivered, deadBySink: dead, quarantined: quarantined
                 )
             }
