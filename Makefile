@@ -4,8 +4,9 @@
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 DEMO_DATA ?= .demo-data
+DEMO_ARGS ?=
 
-.PHONY: deps build demo test routes-check clean
+.PHONY: deps build demo serve simulate test routes-check bench clean
 
 # System packages. Installed only when missing, so repeated runs are quick and offline-safe.
 deps:
@@ -18,18 +19,36 @@ deps:
 build: deps
 	$(SWIFT) build --product thingbridge
 
-# The embedded default: the gateway with deploy/thingbridge.yaml, journal and file sinks in $(DEMO_DATA).
+# The embedded default: simulator + gateway + devices, deploy/thingbridge.yaml, data in $(DEMO_DATA).
 demo: build
+	$(SWIFT) run thingbridge demo --data $(DEMO_DATA) $(DEMO_ARGS)
+
+# The gateway alone, on deploy/thingbridge.yaml (post callbacks to it yourself).
+serve: build
 	$(SWIFT) run thingbridge serve --config deploy/thingbridge.yaml --data $(DEMO_DATA)
 
-# The test suite, then the shipped route files checked against the shipped config.
+# The ThingSpace simulator alone, on port 8090.
+simulate: build
+	$(SWIFT) run thingbridge simulate --port 8090
+
+# The test suite. Before it: the shipped routes are checked, a short demo must journal and deliver
+# everything its devices sent, and (with Python) a client we did not write talks to the simulator.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
 	$(SWIFT) run thingbridge routes check --config deploy/thingbridge.yaml
+	rm -rf .build/demo-check
+	$(SWIFT) run thingbridge demo --duration 3 --rate 50 --data .build/demo-check \
+		--listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --summary .build/demo-check.json
+	bash Tests/compat/run.sh .build/debug/thingbridge
+	$(SWIFT) test
 
 routes-check: build
 	$(SWIFT) run thingbridge routes check --config deploy/thingbridge.yaml
+
+# Benchmarks: release builds, tables on standard output.
+bench: deps
+	$(SWIFT) build -c release --product DrainBenchmark
+	.build/release/DrainBenchmark 100000 3
 
 clean:
 	rm -rf .build $(DEMO_DATA)

@@ -51,6 +51,22 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // A faithful fake of the ThingSpace endpoints (thingspace-api.md §7), for tests, the demo
+        // and `thingbridge simulate`.
+        .target(
+            name: "ThingSpaceSimulator",
+            dependencies: [
+                "ThingSpace",
+                "BridgeCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
         .target(
             name: "BridgeCore",
             dependencies: [
@@ -95,6 +111,7 @@ let package = Package(
                 "BridgeCore",
                 "RdKafka",
                 "ThingSpace",
+                "ThingSpaceSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -103,10 +120,32 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Benchmarks (run with `make bench`; they print tables, they assert nothing).
+        .executableTarget(
+            name: "DrainBenchmark",
+            dependencies: [
+                "BridgeGateway", "BridgeCore", "ThingSpace", "ThingSpaceSimulator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/DrainBenchmark",
+            swiftSettings: upcoming
+        ),
         // Helpers shared by the test targets (temporary folders, polling with a deadline).
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport", swiftSettings: upcoming),
         .testTarget(name: "RdKafkaTests", dependencies: ["RdKafka"], swiftSettings: upcoming),
         .testTarget(name: "ThingSpaceTests", dependencies: ["ThingSpace"], swiftSettings: upcoming),
+        .testTarget(
+            name: "ThingSpaceSimulatorTests",
+            dependencies: [
+                "ThingSpaceSimulator", "ThingSpace", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "BridgeCoreTests",
             dependencies: ["BridgeCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
@@ -116,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "BridgeGatewayTests",
             dependencies: [
-                "BridgeGateway", "BridgeCore", "BridgeSinks", "TestSupport",
+                "BridgeGateway", "BridgeCore", "BridgeSinks", "TestSupport", "ThingSpace", "ThingSpaceSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -42,7 +42,7 @@ public final class Gateway: Service {
             from: config.routesDirectory, sinks: Set(config.sinks.keys), unmatched: config.routing.unmatched
         )
         try FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
-        journal = try SQLiteJournal(path: config.journalPath)
+        journal = try SQLiteJournal(path: config.journalPath, dedupWindow: config.journal.dedupWindow)
         var signals: [String: DeliverySignal] = [:]
         var dispatchers: [Dispatcher] = []
         for (name, definition) in config.sinks.sorted(by: { $0.key < $1.key }) {
@@ -112,7 +112,7 @@ public final class Gateway: Service {
         )
         // Graceful shutdown runs in reverse order: ingress first, dispatchers last.
         let pollerServices: [any Service] = pollers.keys.sorted().compactMap { pollers[$0] }
-        let services: [any Service] = dispatchers + pollerServices + [adminApp, ingressApp]
+        let services: [any Service] = [JournalMaintenance(journal: journal, logger: logger)] + dispatchers + pollerServices + [adminApp, ingressApp]
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
         await thingSpaceClient?.logout()

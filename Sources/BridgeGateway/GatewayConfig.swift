@@ -25,7 +25,7 @@ public struct GatewayConfig: Sendable, Decodable {
     /// How to reach ThingSpace's REST API, for the poller and `register`. Absent: callbacks only.
     public var thingspace: ThingSpaceConfig?
 
-    enum CodingKeys: String, CodingKey { case ingress, admin, dataDir, routesDir, accounts, sinks, routing, journal, thingspace }
+    enum CodingKeys: String, CodingKey, CaseIterable { case ingress, admin, dataDir, routesDir, accounts, sinks, routing, journal, thingspace }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -98,7 +98,7 @@ public struct IngressConfig: Sendable, Decodable {
         self.maxBodySize = maxBodySize
     }
 
-    enum CodingKeys: String, CodingKey { case listen, maxBodySize }
+    enum CodingKeys: String, CodingKey, CaseIterable { case listen, maxBodySize }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -115,7 +115,7 @@ public struct AdminConfig: Sendable, Decodable {
 
     public init(listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 9090)) { self.listen = listen }
 
-    enum CodingKeys: String, CodingKey { case listen }
+    enum CodingKeys: String, CodingKey, CaseIterable { case listen }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -132,9 +132,9 @@ public struct AccountConfig: Sendable, Decodable {
     /// How this account's ThingSpace queue is collected. Default: callbacks with poll fallback.
     public var poller: PollerSettings
 
-    enum CodingKeys: String, CodingKey { case name, callback, poller }
-    enum CallbackKeys: String, CodingKey { case username, password }
-    enum PollerKeys: String, CodingKey { case mode, interval, acknowledgeFinalPage, maxPagesPerDrain }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, callback, poller }
+    enum CallbackKeys: String, CodingKey, CaseIterable { case username, password }
+    enum PollerKeys: String, CodingKey, CaseIterable { case mode, interval, acknowledgeFinalPage, maxPagesPerDrain, drainAtStart }
 
     public init(name: String, callback: CallbackCredentials, poller: PollerSettings = PollerSettings()) {
         self.name = name
@@ -158,7 +158,8 @@ public struct AccountConfig: Sendable, Decodable {
                 mode: mode,
                 interval: try settings.decodeIfPresent(ConfigDuration.self, forKey: .interval)?.duration,
                 acknowledgeFinalPage: try settings.decodeIfPresent(Bool.self, forKey: .acknowledgeFinalPage) ?? false,
-                maxPagesPerDrain: try settings.decodeIfPresent(Int.self, forKey: .maxPagesPerDrain) ?? 10_000
+                maxPagesPerDrain: try settings.decodeIfPresent(Int.self, forKey: .maxPagesPerDrain) ?? 10_000,
+                drainAtStart: try settings.decodeIfPresent(Bool.self, forKey: .drainAtStart) ?? true
             )
             if poller.interval < .seconds(1) {
                 throw DecodingError.dataCorruptedError(forKey: .interval, in: settings, debugDescription: "the poll interval must be at least 1s")
@@ -177,7 +178,7 @@ public struct RoutingConfig: Sendable, Decodable {
 
     public init(unmatched: UnmatchedPolicy = .drop) { self.unmatched = unmatched }
 
-    enum CodingKeys: String, CodingKey { case unmatched }
+    enum CodingKeys: String, CodingKey, CaseIterable { case unmatched }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -185,18 +186,28 @@ public struct RoutingConfig: Sendable, Decodable {
     }
 }
 
-/// `journal:` — where the SQLite journal lives.
+/// `journal:` — where the SQLite journal lives and how long it remembers dedup keys.
 public struct JournalConfig: Sendable, Decodable {
     /// Relative to `dataDir`. Default `journal.sqlite`.
     public var path: String
+    /// An arrival whose event id was seen within this window is a duplicate. Default 7d.
+    public var dedupWindow: Duration
 
-    public init(path: String = "journal.sqlite") { self.path = path }
+    public init(path: String = "journal.sqlite", dedupWindow: Duration = .seconds(7 * 86400)) {
+        self.path = path
+        self.dedupWindow = dedupWindow
+    }
 
-    enum CodingKeys: String, CodingKey { case path }
+    enum CodingKeys: String, CodingKey, CaseIterable { case path, dedupWindow }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        path = try container.decodeIfPresent(String.self, forKey: .path) ?? JournalConfig().path
+        let defaults = JournalConfig()
+        path = try container.decodeIfPresent(String.self, forKey: .path) ?? defaults.path
+        dedupWindow = try container.decodeIfPresent(ConfigDuration.self, forKey: .dedupWindow)?.duration ?? defaults.dedupWindow
+        if dedupWindow < .seconds(60) {
+            throw DecodingError.dataCorruptedError(forKey: .dedupWindow, in: container, debugDescription: "dedupWindow must be at least 1m")
+        }
     }
 }
 
@@ -222,7 +233,7 @@ public struct ThingSpaceConfig: Sendable, Decodable {
     /// Consecutive rejected logins before the client stops until restart. Default 3 (ThingSpace locks a user after 5).
     public var maxLoginFailures: Int
 
-    enum CodingKeys: String, CodingKey { case baseURL, appKey, appSecret, username, password, requestTimeout, maxLoginFailures }
+    enum CodingKeys: String, CodingKey, CaseIterable { case baseURL, appKey, appSecret, username, password, requestTimeout, maxLoginFailures }
 
     public init(baseURL: String, appKey: String, appSecret: String, username: String, password: String,
                 requestTimeout: Duration = .seconds(30), maxLoginFailures: Int = 3) {

@@ -33,7 +33,7 @@ public struct SinkDefinition: Sendable, Decodable {
         self.batchSize = batchSize
     }
 
-    enum CodingKeys: String, CodingKey { case type, retry, batchSize }
+    enum CodingKeys: String, CodingKey, CaseIterable { case type, retry, batchSize }
 
     static let knownTypes = ["file"]
 
@@ -69,7 +69,7 @@ public struct SinkDefinition: Sendable, Decodable {
 struct RetryConfig: Decodable {
     var policy: RetryPolicy
 
-    enum CodingKeys: String, CodingKey { case base, cap, maxAttempts }
+    enum CodingKeys: String, CodingKey, CaseIterable { case base, cap, maxAttempts }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)

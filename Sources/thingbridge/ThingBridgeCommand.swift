@@ -19,7 +19,7 @@ struct ThingBridgeCommand: AsyncParsableCommand {
         commandName: "thingbridge",
         abstract: "Receives Verizon ThingSpace MO SMS, journals them durably and routes them to sinks.",
         version: "0.1.0 (librdkafka \(KafkaLibrary.version))",
-        subcommands: [Serve.self, Routes.self, Status.self, Register.self]
+        subcommands: [Demo.self, Serve.self, Simulate.self, Routes.self, Status.self, Register.self]
     )
 }
 
@@ -40,28 +40,35 @@ struct ConfigOptions: ParsableArguments {
 
     /// Loads the config and applies overrides: flag, then `THINGBRIDGE_*`, then the file.
     func load(listen: String? = nil, adminListen: String? = nil) throws -> GatewayConfig {
-        var config: GatewayConfig
-        do {
-            config = try GatewayConfig.load(path: configPath, environment: environment)
-        } catch {
-            throw ValidationError("\(error)")
-        }
-        config.apply(.init(
-            listen: try address(listen ?? environment["THINGBRIDGE_LISTEN"], name: "--listen"),
-            adminListen: try address(adminListen ?? environment["THINGBRIDGE_ADMIN_LISTEN"], name: "--admin-listen"),
-            dataDir: data ?? environment["THINGBRIDGE_DATA"],
-            routesDir: routes ?? environment["THINGBRIDGE_ROUTES"]
-        ))
-        return config
+        try loadGatewayConfig(path: configPath, data: data, routes: routes, listen: listen, adminListen: adminListen)
     }
+}
 
-    private func address(_ text: String?, name: String) throws -> ListenAddress? {
+/// Loads a main config and applies overrides: flag, then `THINGBRIDGE_*`, then the file.
+/// Prints the error and exits 78 (EX_CONFIG) when the file is wrong.
+func loadGatewayConfig(path: String, data: String?, routes: String?, listen: String?, adminListen: String?) throws -> GatewayConfig {
+    let environment = ProcessInfo.processInfo.environment
+    var config: GatewayConfig
+    do {
+        config = try GatewayConfig.load(path: path, environment: environment)
+    } catch {
+        printError("error: \(error)")
+        throw ExitCode(78)  // EX_CONFIG
+    }
+    func address(_ text: String?, name: String) throws -> ListenAddress? {
         guard let text else { return nil }
         guard let address = ListenAddress(parsing: text) else {
             throw ValidationError("\(name) expects HOST:PORT, got '\(text)'")
         }
         return address
     }
+    config.apply(.init(
+        listen: try address(listen ?? environment["THINGBRIDGE_LISTEN"], name: "--listen"),
+        adminListen: try address(adminListen ?? environment["THINGBRIDGE_ADMIN_LISTEN"], name: "--admin-listen"),
+        dataDir: data ?? environment["THINGBRIDGE_DATA"],
+        routesDir: routes ?? environment["THINGBRIDGE_ROUTES"]
+    ))
+    return config
 }
 
 func makeLogger(level: String?) -> Logger {

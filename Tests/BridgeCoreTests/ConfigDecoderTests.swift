@@ -9,6 +9,8 @@ private struct Sample: Decodable, Equatable {
         var listen: ListenAddress
         var maxBodySize: ByteSize?
         var timeout: ConfigDuration?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case listen, maxBodySize, timeout }
     }
 
     struct Account: Decodable, Equatable {
@@ -20,6 +22,8 @@ private struct Sample: Decodable, Equatable {
     var accounts: [Account]
     var enabled: Bool?
     var limit: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case server, accounts, enabled, limit }
 }
 
 @Suite struct ConfigDecoderTests {
@@ -57,6 +61,27 @@ private struct Sample: Decodable, Equatable {
         #expect(error?.location == SourceLocation(file: "sample.yaml", line: 3, column: 3))
         #expect(error?.description.contains("unknown key 'lisen' in 'server'") == true)
         #expect(error?.description.contains("listen") == true)
+    }
+
+    @Test func aTypoIsNamedRatherThanTheKeyItLeftMissing() {
+        let yaml = """
+        server:
+          lisen: ":8080"
+        accounts: []
+        """
+        let error = #expect(throws: ConfigError.self) { try decoder.decode(Sample.self, from: yaml, file: "c.yaml") }
+        #expect(error?.description.hasPrefix("c.yaml:2:3: unknown key 'lisen' in 'server'") == true)
+    }
+
+    @Test func aFailureEarlyInTheFileDoesNotCallLaterKeysUnknown() {
+        let yaml = """
+        server:
+          listen: "bad"
+        accounts: []
+        limit: 3
+        """
+        let error = #expect(throws: ConfigError.self) { try decoder.decode(Sample.self, from: yaml, file: "c.yaml") }
+        #expect(error?.description.contains("expected HOST:PORT") == true)
     }
 
     @Test func missingRequiredKeyNamesTheKey() {

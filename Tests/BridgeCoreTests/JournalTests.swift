@@ -44,7 +44,7 @@ import ThingSpace
             let mode = try await queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
             #expect(mode == "wal")
             let migrations = try await queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
-            #expect(migrations == ["v1-events-deliveries-quarantine"])
+            #expect(migrations == ["v1-events-deliveries-dedup-quarantine"])
         }
     }
 
@@ -84,6 +84,22 @@ import ThingSpace
             #expect(later.map(\.deliveryID) == [due[0].deliveryID])
             #expect(later.first?.attempts == 1)
             #expect(try await journal.stats().deadBySink == ["s": 1])
+            try journal.close()
+        }
+    }
+
+    @Test func dedupForgetsKeysOlderThanTheWindow() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path, dedupWindow: .seconds(3600))
+            _ = try await journal.append([JournalEntry(event: Self.event(1), deliveries: [])])
+            // Within the window: a duplicate.
+            let again = try await journal.append([JournalEntry(event: Self.event(1), deliveries: [])])
+            guard case .duplicate = again[0] else { Issue.record("expected duplicate, got \(again)"); return }
+            // Two hours later the key is pruned, and the same id is a new arrival.
+            #expect(try await journal.pruneDedupKeys(now: Date().addingTimeInterval(7200)) == 1)
+            let later = try await journal.append([JournalEntry(event: Self.event(1), deliveries: [])])
+            guard case .stored = later[0] else { Issue.record("expected stored after the window, got \(later)"); return }
+            #expect(try await journal.stats().events == 2)
             try journal.close()
         }
     }

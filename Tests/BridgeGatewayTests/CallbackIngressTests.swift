@@ -154,6 +154,15 @@ struct CallbackIngressTests {
         }
     }
 
+    @Test func anEmptyAccountListIsNamedNotTheKeysAfterIt() async throws {
+        try await withTemporaryDirectory { directory in
+            let file = try directory.write("accounts: []\nsinks:\n  a: { type: file }\nrouting: { unmatched: drop }\n", to: "thingbridge.yaml")
+            let error = #expect(throws: ConfigError.self) { try GatewayConfig.load(path: file.path, environment: [:]) }
+            #expect(error?.description.contains("at least one account is needed") == true)
+            #expect(error?.location?.line == 1)
+        }
+    }
+
     @Test func missingAccountsIsAnError() async throws {
         try await withTemporaryDirectory { directory in
             let file = try directory.write("ingress:\n  listen: \":8080\"\n", to: "thingbridge.yaml")

@@ -20,8 +20,22 @@ struct GatewayHarness: Sendable {
     static let password = "correct horse battery staple"
 
     /// The main config used by the tests; `extra` is appended (more sinks, routing).
-    static func configYAML(dataDir: String, routesDir: String, sinks: String = defaultSinks, routing: String = "") -> String {
-        """
+    static func configYAML(
+        dataDir: String, routesDir: String, sinks: String = defaultSinks, routing: String = "",
+        upstream: Upstream? = nil
+    ) -> String {
+        let thingspace = upstream.map { upstream in
+            """
+            thingspace:
+              baseURL: "\(upstream.baseURL)"
+              appKey: "\(upstream.appKey)"
+              appSecret: "\(upstream.appSecret)"
+              username: "\(upstream.username)"
+              password: "\(upstream.password)"
+            """
+        } ?? ""
+        let poller = upstream.map { "\n    poller: { mode: \($0.mode), interval: \($0.interval), drainAtStart: \($0.drainAtStart) }" } ?? ""
+        return """
         ingress:
           listen: "127.0.0.1:0"
           maxBodySize: 4KiB
@@ -33,11 +47,25 @@ struct GatewayHarness: Sendable {
           - name: "\(account)"
             callback:
               username: "\(username)"
-              password: "${TEST_CALLBACK_PASSWORD}"
+              password: "${TEST_CALLBACK_PASSWORD}"\(poller)
         sinks:
         \(sinks)
         \(routing)
+        \(thingspace)
         """
+    }
+
+    /// The `thingspace:` section and the account's poller, pointing at a simulator.
+    struct Upstream: Sendable {
+        var baseURL: String
+        var appKey = "demo-key"
+        var appSecret = "demo-secret"
+        var username = "demo-user"
+        var password = "demo-pass"
+        var mode = "callbackWithPollFallback"
+        /// Long by default, and no drain at start, so that tests drive drains themselves.
+        var interval = "1h"
+        var drainAtStart = false
     }
 
     static let defaultSinks = """
@@ -53,11 +81,12 @@ struct GatewayHarness: Sendable {
         routes: [String: String] = defaultRoutes,
         sinks: String = defaultSinks,
         routing: String = "",
+        upstream: Upstream? = nil,
         _ body: @Sendable (GatewayHarness) async throws -> T
     ) async throws -> T {
         try await withTemporaryDirectory("gateway") { directory in
             for (name, text) in routes { try directory.write(text, to: "routes/\(name)") }
-            let yaml = configYAML(dataDir: directory.appending("data").path, routesDir: directory.appending("routes").path, sinks: sinks, routing: routing)
+            let yaml = configYAML(dataDir: directory.appending("data").path, routesDir: directory.appending("routes").path, sinks: sinks, routing: routing, upstream: upstream)
             let configFile = try directory.write(yaml, to: "thingbridge.yaml")
             let config = try GatewayConfig.load(path: configFile.path, environment: ["TEST_CALLBACK_PASSWORD": password])
             var logger = Logger(label: "gateway-test")
@@ -136,4 +165,7 @@ struct GatewayHarness: Sendable {
     }
 
     var journalPath: String { directory.appending("data/journal.sqlite").path }
+
+    /// The callback URL of the default account.
+    var callbackURL: String { "\(baseURL)/callbacks/thingspace/\(GatewayHarness.account)" }
 }

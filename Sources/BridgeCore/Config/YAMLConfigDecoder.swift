@@ -112,12 +112,14 @@ public struct YAMLConfigDecoder: Sendable {
         let value: T
         do {
             value = try T(from: decoder)
-        } catch let error as ConfigError {
-            throw error
-        } catch let error as DecodingError {
-            throw state.configError(from: error, root: root)
         } catch {
-            throw ConfigError(location: decoder.location, keyPath: "", message: "\(error)")
+            // A misspelt key usually shows up first as a missing or wrong value; name the typo.
+            if let unknown = state.firstUnknownKey(declaredOnly: true) { throw unknown }
+            switch error {
+            case let error as ConfigError: throw error
+            case let error as DecodingError: throw state.configError(from: error, root: root)
+            default: throw ConfigError(location: decoder.location, keyPath: "", message: "\(error)")
+            }
         }
         if let unknown = state.firstUnknownKey() { throw unknown }
         return value
@@ -157,7 +159,16 @@ final class DecodingState {
     let file: String
     let environment: [String: String]
     /// Per mapping (by its key path): the mapping and the keys the decoded type looked at.
-    private var mappings: [String: (mapping: Node.Mapping, path: [any CodingKey], asked: Set<String>)] = [:]
+    private var mappings: [String: MappingRecord] = [:]
+
+    struct MappingRecord {
+        var mapping: Node.Mapping
+        var asked: Set<String>
+        /// Every key the decoding types declare (their `CodingKeys` are `CaseIterable`), or nil
+        /// when a type's keys cannot be listed. Used to name typos even when decoding failed
+        /// before every key was asked for.
+        var declared: Set<String>?
+    }
     private var order: [String] = []
 
     init(file: String, environment: [String: String]) {
@@ -169,10 +180,17 @@ final class DecodingState {
         node.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
     }
 
-    func register(_ mapping: Node.Mapping, at path: [any CodingKey]) {
+    func register(_ mapping: Node.Mapping, at path: [any CodingKey], declaredKeys: Set<String>?) {
         let key = path.dottedPath
-        if mappings[key] == nil {
-            mappings[key] = (mapping, path, [])
+        if var record = mappings[key] {
+            if let declared = record.declared, let declaredKeys {
+                record.declared = declared.union(declaredKeys)
+            } else {
+                record.declared = nil
+            }
+            mappings[key] = record
+        } else {
+            mappings[key] = MappingRecord(mapping: mapping, asked: [], declared: declaredKeys)
             order.append(key)
         }
     }
@@ -182,14 +200,18 @@ final class DecodingState {
     }
 
     /// The first key (in document order) that no decoded type asked for.
-    func firstUnknownKey() -> ConfigError? {
+    /// - Parameter declaredOnly: Only judge mappings whose types declare all their keys (used
+    ///   after a failed decode, when not every key has been asked for yet).
+    func firstUnknownKey(declaredOnly: Bool = false) -> ConfigError? {
         var found: [(SourceLocation?, ConfigError)] = []
         for pathKey in order {
             guard let entry = mappings[pathKey] else { continue }
+            if declaredOnly, entry.declared == nil { continue }
+            let knownKeys = entry.asked.union(entry.declared ?? [])
             for (keyNode, _) in entry.mapping {
                 let name = keyNode.scalar?.string ?? "?"
-                guard !entry.asked.contains(name) else { continue }
-                let known = entry.asked.sorted().joined(separator: ", ")
+                guard !knownKeys.contains(name) else { continue }
+                let known = knownKeys.sorted().joined(separator: ", ")
                 let owner = pathKey.isEmpty ? "the top level" : "'\(pathKey)'"
                 let hint = known.isEmpty ? "" : " (known keys here: \(known))"
                 let location = location(of: keyNode)
@@ -329,9 +351,17 @@ struct YAMLNodeDecoder: Decoder {
         guard let mapping = node.mapping else {
             throw error("expected a mapping (key: value pairs) for \(describedPath), found \(node.kindName)")
         }
-        state.register(mapping, at: codingPath)
+        state.register(mapping, at: codingPath, declaredKeys: Self.declaredKeys(of: type))
         return KeyedDecodingContainer(KeyedContainer<Key>(decoder: self, mapping: mapping))
     }
+
+    /// The names of all keys of a `CaseIterable` `CodingKey` type, or nil.
+    static func declaredKeys<Key: CodingKey>(of type: Key.Type) -> Set<String>? {
+        guard let iterable = type as? any CaseIterable.Type else { return nil }
+        return Set(allCases(of: iterable).compactMap { ($0 as? any CodingKey)?.stringValue })
+    }
+
+    private static func allCases<T: CaseIterable>(of type: T.Type) -> [Any] { type.allCases.map { $0 } }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
         guard let sequence = node.sequence else {

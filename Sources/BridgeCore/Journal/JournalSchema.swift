@@ -10,13 +10,13 @@ import GRDB
 enum JournalSchema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1-events-deliveries-quarantine") { db in
-            // One row per distinct upstream message. `id` is the CloudEvents id and the dedup key;
-            // `body` is the structured-mode CloudEvent exactly as sinks receive it.
+        migrator.registerMigration("v1-events-deliveries-dedup-quarantine") { db in
+            // One row per distinct upstream message. `id` is the CloudEvents id (and its dedup key,
+            // see `dedup_keys`); `body` is the structured-mode CloudEvent exactly as sinks receive it.
             try db.execute(sql: """
                 CREATE TABLE events (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    id TEXT NOT NULL UNIQUE,
+                    id TEXT NOT NULL,
                     account TEXT NOT NULL,
                     subject TEXT NOT NULL,
                     channel TEXT NOT NULL,
@@ -42,6 +42,17 @@ enum JournalSchema {
                 );
                 CREATE INDEX deliveries_due ON deliveries (sink, next_attempt_at, id) WHERE state = 'pending';
                 CREATE INDEX deliveries_event ON deliveries (event_seq);
+                """)
+            try db.execute(sql: "CREATE INDEX events_id ON events (id)")
+            // Dedup keys (event ids) seen within the dedup window. A key older than the window no
+            // longer makes a new arrival a duplicate, and is pruned.
+            try db.execute(sql: """
+                CREATE TABLE dedup_keys (
+                    key TEXT PRIMARY KEY,
+                    event_seq INTEGER NOT NULL,
+                    first_seen REAL NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX dedup_keys_age ON dedup_keys (first_seen);
                 """)
             // Bodies from authenticated callers that could not be parsed. Kept until purged.
             try db.execute(sql: """

@@ -60,12 +60,16 @@ public struct JournalStats: Sendable, Equatable {
 /// SQLite calls run on GRDB's own dispatch queues, never on Swift's cooperative pool.
 public final class SQLiteJournal: Sendable {
     public let path: String
+    /// How long an event id is remembered for dedup. Default 7 days.
+    public let dedupWindow: Duration
     private let pool: DatabasePool
 
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
+    /// - Parameter dedupWindow: How long an arrival with the same event id counts as a duplicate.
     /// - Throws: ``JournalError`` when the file cannot be opened or migrated.
-    public init(path: String) throws(JournalError) {
+    public init(path: String, dedupWindow: Duration = .seconds(7 * 86400)) throws(JournalError) {
         self.path = path
+        self.dedupWindow = dedupWindow
         var configuration = Configuration()
         configuration.label = "thingbridge.journal"
         configuration.busyMode = .timeout(5)
@@ -111,15 +115,22 @@ public final class SQLiteJournal: Sendable {
         }
         let rows = encoded
         let now = Date().timeIntervalSince1970
+        let windowStart = now - Double(dedupWindow.components.seconds)
         do {
             return try await pool.write { db in
                 var outcomes: [AppendOutcome] = []
                 for (entry, body) in rows {
                     let event = entry.event
-                    if let existing = try Int64.fetchOne(db, sql: "SELECT seq FROM events WHERE id = ?", arguments: [event.id]) {
-                        try db.execute(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?", arguments: [existing])
-                        outcomes.append(.duplicate(sequence: existing))
-                        continue
+                    if let seen = try Row.fetchOne(db, sql: "SELECT event_seq, first_seen FROM dedup_keys WHERE key = ?", arguments: [event.id]) {
+                        let existing: Int64 = seen["event_seq"]
+                        let firstSeen: Double = seen["first_seen"]
+                        if firstSeen >= windowStart {
+                            try db.execute(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?", arguments: [existing])
+                            outcomes.append(.duplicate(sequence: existing))
+                            continue
+                        }
+                        // Seen before the window: a new arrival, stored again (its key starts afresh).
+                        try db.execute(sql: "DELETE FROM dedup_keys WHERE key = ?", arguments: [event.id])
                     }
                     try db.execute(
                         sql: """
@@ -132,6 +143,10 @@ public final class SQLiteJournal: Sendable {
                         ]
                     )
                     let sequence = db.lastInsertedRowID
+                    try db.execute(
+                        sql: "INSERT INTO dedup_keys (key, event_seq, first_seen) VALUES (?, ?, ?)",
+                        arguments: [event.id, sequence, now]
+                    )
                     for delivery in entry.deliveries {
                         try db.execute(
                             sql: """
@@ -236,6 +251,23 @@ public final class SQLiteJournal: Sendable {
                     sql: "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
                     arguments: [reason, id]
                 )
+            }
+        } catch {
+            throw .writeFailed("\(error)")
+        }
+    }
+
+    // MARK: - Maintenance
+
+    /// Forgets dedup keys older than the dedup window.
+    /// - Returns: How many keys were removed.
+    @discardableResult
+    public func pruneDedupKeys(now: Date = Date()) async throws(JournalError) -> Int {
+        let cutoff = now.timeIntervalSince1970 - Double(dedupWindow.components.seconds)
+        do {
+            return try await pool.write { db in
+                try db.execute(sql: "DELETE FROM dedup_keys WHERE first_seen < ?", arguments: [cutoff])
+                return db.changesCount
             }
         } catch {
             throw .writeFailed("\(error)")

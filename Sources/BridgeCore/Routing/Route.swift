@@ -32,7 +32,7 @@ public struct Route: Sendable, Decodable {
     /// The file the route came from (set by the loader).
     public internal(set) var file: String = ""
 
-    enum CodingKeys: String, CodingKey { case name, match, to, stop }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, match, to, stop }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -89,7 +89,7 @@ public struct DeviceMatch: Sendable, Decodable {
         self.id = id
     }
 
-    enum CodingKeys: String, CodingKey { case kind, id }
+    enum CodingKeys: String, CodingKey, CaseIterable { case kind, id }
 
     public init(from decoder: any Decoder) throws {
         if let single = try? decoder.singleValueContainer(), let pattern = try? single.decode(Glob.self) {
@@ -116,7 +116,7 @@ public struct Destination: Sendable, Decodable {
 
     public init(sink: String) { self.sink = Located(sink) }
 
-    enum CodingKeys: String, CodingKey { case sink }
+    enum CodingKeys: String, CodingKey, CaseIterable { case sink }
 
     public init(from decoder: any Decoder) throws {
         if let single = try? decoder.singleValueContainer(), let name = try? single.decode(Located<String>.self) {

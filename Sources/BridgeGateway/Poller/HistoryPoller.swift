@@ -35,8 +35,15 @@ public struct PollerSettings: Sendable, Equatable {
     /// Stop a drain after this many pages and continue next time, so one huge backlog cannot
     /// starve shutdown. Default 10,000 (a million messages).
     public var maxPagesPerDrain: Int
+    /// Drain (or ask for a push) as soon as the gateway starts, to collect what queued while it
+    /// was down. Default true; turn it off only where something else drains at start-up.
+    public var drainAtStart: Bool
 
-    public init(mode: PollMode = .callbackWithPollFallback, interval: Duration? = nil, acknowledgeFinalPage: Bool = false, maxPagesPerDrain: Int = 10_000) {
+    public init(
+        mode: PollMode = .callbackWithPollFallback, interval: Duration? = nil, acknowledgeFinalPage: Bool = false,
+        maxPagesPerDrain: Int = 10_000, drainAtStart: Bool = true
+    ) {
+        self.drainAtStart = drainAtStart
         self.mode = mode
         self.interval = interval ?? (mode == .pollOnly ? .seconds(30) : .seconds(300))
         self.acknowledgeFinalPage = acknowledgeFinalPage
@@ -52,6 +59,14 @@ public struct DrainReport: Sendable, Equatable {
     public var duplicates = 0
     /// Why the drain stopped early, if it did; the unacknowledged page stays queued upstream.
     public var error: String?
+
+    public init(pages: Int = 0, messages: Int = 0, stored: Int = 0, duplicates: Int = 0, error: String? = nil) {
+        self.pages = pages
+        self.messages = messages
+        self.stored = stored
+        self.duplicates = duplicates
+        self.error = error
+    }
 }
 
 /// Drains one account's ThingSpace MO queue into the journal.
@@ -70,6 +85,17 @@ public final class HistoryPoller: Service {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let state = Mutex(PollerStatus())
+    private let drainLock = AsyncLock()
+    private let onPageCommitted: (@Sendable (CommittedPage) async -> Void)?
+
+    /// A page that was committed, reported before its acknowledgement is sent.
+    public struct CommittedPage: Sendable {
+        /// 1 for the first page of a drain.
+        public var number: Int
+        public var messages: Int
+        /// Whether a request carrying this page's token follows (false for the last page).
+        public var willAcknowledge: Bool
+    }
 
     /// What the poller has done so far, for status and tests.
     public struct PollerStatus: Sendable, Equatable {
@@ -81,7 +107,13 @@ public final class HistoryPoller: Service {
         public var lastSuccess: Date?
     }
 
-    public init(account: String, settings: PollerSettings, client: ThingSpaceClient, ingest: Ingest, logger: Logger) {
+    /// - Parameter onPageCommitted: Called after each page is committed and before the request
+    ///   that acknowledges it (observability; tests use it to inject faults mid-drain).
+    public init(
+        account: String, settings: PollerSettings, client: ThingSpaceClient, ingest: Ingest, logger: Logger,
+        onPageCommitted: (@Sendable (CommittedPage) async -> Void)? = nil
+    ) {
+        self.onPageCommitted = onPageCommitted
         self.account = account
         self.settings = settings
         self.client = client
@@ -106,7 +138,7 @@ public final class HistoryPoller: Service {
             }
         }
         defer { ticker.cancel() }
-        wake.yield()  // start-up: collect what queued while we were down
+        if settings.drainAtStart { wake.yield() }  // start-up: collect what queued while we were down
         for await _ in wakeups.cancelOnGracefulShutdown() {
             switch settings.mode {
             case .startCallbacks:
@@ -120,8 +152,14 @@ public final class HistoryPoller: Service {
     }
 
     /// Reads the queue page by page until it is empty (or an error stops it).
+    ///
+    /// Drains of one poller never overlap: a second caller waits for the first to finish.
     @discardableResult
     public func drain() async -> DrainReport {
+        await drainLock.withLock { await drainNow() }
+    }
+
+    private func drainNow() async -> DrainReport {
         var report = DrainReport()
         var token: String?
         var sentFinalAck = false
@@ -154,6 +192,7 @@ public final class HistoryPoller: Service {
                     break
                 }
                 Counter(label: "thingbridge_received_total", dimensions: [("channel", "poll")]).increment(by: messages.count)
+                await onPageCommitted?(CommittedPage(number: report.pages, messages: messages.count, willAcknowledge: result.nextToken != nil))
             }
             if let next = result.nextToken {
                 token = next

@@ -28,7 +28,7 @@ public struct FileSinkConfig: Sendable, Decodable, Equatable {
         self.maxFileSize = maxFileSize
     }
 
-    enum CodingKeys: String, CodingKey { case path, maxFileSize }
+    enum CodingKeys: String, CodingKey, CaseIterable { case path, maxFileSize }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)

@@ -83,7 +83,7 @@ public struct ThingSpaceClientHealth: Sendable, Equatable {
 /// An actor because token refresh is ordered work with one owner: concurrent calls that find
 /// the token missing share a single refresh.
 public actor ThingSpaceClient {
-    public let config: ThingSpaceClientConfig
+    public nonisolated let config: ThingSpaceClientConfig
     private let http: HTTPClient
     private let logger: Logger
     private let sleep: @Sendable (Duration) async throws -> Void

@@ -17,7 +17,7 @@ public struct OAuthToken: Sendable, Codable, Equatable {
         self.scope = scope
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case accessToken = "access_token", tokenType = "token_type", expiresIn = "expires_in", scope
     }
 }
@@ -32,7 +32,7 @@ public struct OAuthErrorBody: Sendable, Codable, Equatable {
         self.errorDescription = errorDescription
     }
 
-    enum CodingKeys: String, CodingKey { case error, errorDescription = "error_description" }
+    enum CodingKeys: String, CodingKey, CaseIterable { case error, errorDescription = "error_description" }
 }
 
 /// WSO2 gateway fault for bearer problems: `{"fault":{"code":"900901","message":"Invalid Credentials",...}}`.

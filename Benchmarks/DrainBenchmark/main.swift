@@ -1,0 +1,106 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — benchmark: history poller drain speed
+//===----------------------------------------------------------------------===//
+//
+// Queues N messages in the in-process ThingSpace simulator and times draining them, side by
+// side with a reference in the same run:
+//   reference  — the ThingSpace client reading and acknowledging every page, storing nothing
+//                (the upstream + HTTP + JSON cost alone);
+//   poller     — the real HistoryPoller: each page normalized, routed and committed to the
+//                SQLite journal (WAL, synchronous=FULL) before its acknowledgement is sent.
+// Prints a table. Usage: DrainBenchmark [messages] [rounds]
+
+import BridgeCore
+import BridgeGateway
+import Foundation
+import Logging
+import ServiceLifecycle
+import ThingSpace
+import ThingSpaceSimulator
+
+let arguments = CommandLine.arguments
+let messages = arguments.count > 1 ? Int(arguments[1]) ?? 100_000 : 100_000
+let rounds = arguments.count > 2 ? Int(arguments[2]) ?? 3 : 3
+
+var quiet = Logger(label: "bench")
+quiet.logLevel = .error
+
+struct Row {
+    var name: String
+    var seconds: [Double]
+    var messages: Int
+    var pages: Int
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
+}
+
+let rows = try await ThingSpaceSimulator.withRunning(logger: quiet) { simulator in
+    let address = await simulator.listenAddress()
+    let account = SimulatorConfig.defaultAccount
+    let clientConfig = ThingSpaceClientConfig(
+        baseURL: address.apiRoot, appKey: SimulatorConfig.defaultClientKey, appSecret: SimulatorConfig.defaultClientSecret,
+        username: SimulatorConfig.defaultUsername, password: SimulatorConfig.defaultPassword
+    )
+    var reference = Row(name: "reference: client reads + acks pages, stores nothing", seconds: [], messages: 0, pages: 0)
+    var poller = Row(name: "poller: commit each page to the journal, then ack", seconds: [], messages: 0, pages: 0)
+
+    for round in 1...rounds {
+        // Reference.
+        try await simulator.sendMO(account: account, message: "bench", count: messages, deliver: .queue)
+        let client = ThingSpaceClient(config: clientConfig, logger: quiet)
+        let start = ContinuousClock.now
+        var token: String?
+        var read = 0, pages = 0
+        repeat {
+            let page = try await client.historyPage(account: account, next: token)
+            read += page.page.messages.count
+            pages += 1
+            token = page.nextToken
+        } while token != nil
+        reference.seconds.append(seconds(ContinuousClock.now - start))
+        reference.messages = read
+        reference.pages = pages
+
+        // The poller into a fresh journal on disk.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("drain-bench-\(round)-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let journal = try SQLiteJournal(path: folder.appendingPathComponent("journal.sqlite").path)
+        let routes = RouteSet(routes: [Route(name: "all", to: [Destination(sink: "archive")])])
+        let ingest = Ingest(journal: journal, routes: routes, signals: [:], logger: quiet)
+        try await simulator.sendMO(account: account, message: "bench", count: messages, deliver: .queue)
+        let historyPoller = HistoryPoller(
+            account: account, settings: PollerSettings(mode: .pollOnly, maxPagesPerDrain: 1_000_000),
+            client: ThingSpaceClient(config: clientConfig, logger: quiet), ingest: ingest, logger: quiet
+        )
+        let pollStart = ContinuousClock.now
+        let report = await historyPoller.drain()
+        poller.seconds.append(seconds(ContinuousClock.now - pollStart))
+        poller.messages = report.stored
+        poller.pages = report.pages
+        if let error = report.error { print("poller error: \(error)") }
+        let stats = try await journal.stats()
+        if stats.events != messages { print("WARNING: journal holds \(stats.events) events, expected \(messages)") }
+        try journal.close()
+    }
+    return [reference, poller]
+}
+
+print("")
+print("History drain, \(messages) queued messages, 100 per page, median of \(rounds) rounds (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
+print("")
+print("| run | messages | pages | seconds (median) | messages/s | best messages/s |")
+print("|---|---:|---:|---:|---:|---:|")
+for row in rows {
+    let med = median(row.seconds)
+    let best = row.seconds.min() ?? med
+    print(String(format: "| %@ | %d | %d | %.2f | %.0f | %.0f |", row.name, row.messages, row.pages, med, Double(row.messages) / med, Double(row.messages) / best))
+}
+print("")
