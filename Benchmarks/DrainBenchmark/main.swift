@@ -93,6 +93,47 @@ let rows = try await ThingSpaceSimulator.withRunning(logger: quiet) { simulator 
     return [reference, poller]
 }
 
+// Where a page's time goes, without HTTP: normalizing, encoding, and committing to the journal.
+var phases: [(String, Double)] = []
+do {
+    let device = [DeviceID(kind: "mdn", id: "7022895555"), DeviceID(kind: "esn", id: "60E5F99D")]
+    let batch = (0..<messages).map { n in
+        MOSMSCallback(deviceIDs: device, text: "bench #\(n)", timestamp: "2026-11-29T02:13:\(String(format: "%02d", n % 60))-08:00")
+    }
+    var start = ContinuousClock.now
+    var events: [BridgeEvent] = []
+    events.reserveCapacity(messages)
+    for message in batch {
+        events.append(EventNormalizer.normalize(message, account: "0000123456-00001", channel: .poll, receivedAt: Date()))
+    }
+    phases.append(("normalize (id, times, CloudEvent)", seconds(ContinuousClock.now - start)))
+    start = ContinuousClock.now
+    for event in events { _ = try event.jsonData() }
+    phases.append(("encode CloudEvent JSON", seconds(ContinuousClock.now - start)))
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("append-bench-\(UUID().uuidString.prefix(6))")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let journal = try SQLiteJournal(path: folder.appendingPathComponent("journal.sqlite").path)
+    start = ContinuousClock.now
+    for page in stride(from: 0, to: events.count, by: 100) {
+        let entries = events[page..<min(page + 100, events.count)].map {
+            JournalEntry(event: $0, deliveries: [RoutedDelivery(route: "all", sink: "archive")])
+        }
+        _ = try await journal.append(entries)
+    }
+    phases.append(("journal append, 100 per transaction (includes encode)", seconds(ContinuousClock.now - start)))
+    try journal.close()
+}
+
+print("")
+print("Where the time goes, \(messages) messages, no HTTP")
+print("")
+print("| phase | seconds | messages/s |")
+print("|---|---:|---:|")
+for (name, time) in phases {
+    print(String(format: "| %@ | %.2f | %.0f |", name, time, Double(messages) / time))
+}
+
 print("")
 print("History drain, \(messages) queued messages, 100 per page, median of \(rounds) rounds (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
 print("")

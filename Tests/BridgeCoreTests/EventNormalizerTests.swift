@@ -79,3 +79,53 @@ extension MOSMSCallback {
         return copy
     }
 }
+
+@Suite struct TimestampTests {
+    @Test(arguments: [
+        ("2016-01-01T12:29:49-08:00", "2016-01-01T20:29:49.000Z"),
+        ("2016-01-01T12:29:49Z", "2016-01-01T12:29:49.000Z"),
+        ("2016-01-01T12:29:49.5+05:30", "2016-01-01T06:59:49.500Z"),
+        ("2024-02-29T23:59:59.123456Z", "2024-02-29T23:59:59.123Z"),
+        ("1969-12-31T23:59:59.250Z", "1969-12-31T23:59:59.250Z"),
+    ])
+    func parsesAndFormatsRFC3339(input: String, utc: String) throws {
+        let date = try #require(Timestamps.parse(input))
+        #expect(Timestamps.format(date) == utc)
+    }
+
+    @Test(arguments: ["", "2016-01-01", "2016-13-01T00:00:00Z", "2016-01-01T12:29:49", "2016-01-01T12:29:49+0800", "yesterday", "2016-01-01T12:29:49Zjunk"])
+    func rejectsWhatIsNotRFC3339(input: String) {
+        #expect(Timestamps.parse(input) == nil)
+    }
+
+    @Test func agreesWithFoundation() {
+        let date = Date(timeIntervalSince1970: 1_795_000_000.789)
+        #expect(Timestamps.format(date) == date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)))
+    }
+}
+
+@Suite struct EventJSONTests {
+    static let texts = [
+        "plain", "", "quote \" backslash \\ slash / tab \t newline \n cr \r", "bell \u{07} nul \u{00} esc \u{1B}",
+        "ünïcödé ✓ 🚚", "{\"t\":21.5,\"door\":\"closed\"}", "\u{2028}line separator",
+    ]
+
+    @Test(arguments: texts)
+    func handWrittenJSONEqualsFoundationsEncoding(text: String) throws {
+        var message = MOSMSCallback(
+            requestID: "r-\"1\"", deviceIDs: [DeviceID(kind: "MDN", id: "7022895555"), DeviceID(kind: "iccid", id: "8914/0")],
+            text: text, timestamp: "2016-01-01T12:29:49-08:00", callbackCount: 3
+        )
+        for variant in 0..<2 {
+            if variant == 1 {
+                message.requestID = nil
+                message.timestamp = nil
+                message.callbackCount = nil
+            }
+            let event = EventNormalizer.normalize(message, account: "0000123456-00001", channel: .callback, receivedAt: Date())
+            let foundation = try BridgeEvent.foundationJSON(event)
+            #expect(try event.jsonData() == foundation)
+            #expect(try BridgeEvent.decode(event.jsonData()) == event)
+        }
+    }
+}

@@ -44,12 +44,18 @@ public struct BridgeEvent: Sendable, Codable, Equatable {
 
     /// The event as one line of structured-mode CloudEvents JSON (keys sorted, no trailing newline).
     public func jsonData() throws -> Data {
-        try BridgeEvent.encoder.encode(self)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        writeJSON(into: &bytes)
+        return Data(bytes)
     }
 
     public static func decode(_ data: Data) throws -> BridgeEvent {
         try JSONDecoder().decode(BridgeEvent.self, from: data)
     }
+
+    /// Foundation's encoding of an event: the reference that ``jsonData()`` is tested against.
+    public static func foundationJSON(_ event: BridgeEvent) throws -> Data { try encoder.encode(event) }
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()

@@ -43,8 +43,9 @@ enum JournalSchema {
                 CREATE INDEX deliveries_due ON deliveries (sink, next_attempt_at, id) WHERE state = 'pending';
                 CREATE INDEX deliveries_event ON deliveries (event_seq);
                 """)
-            try db.execute(sql: "CREATE INDEX events_id ON events (id)")
-            // Dedup keys (event ids) seen within the dedup window. A key older than the window no
+            // Dedup keys seen within the dedup window: `r|<event id>` for messages with a request id,
+            // `t|<UTC time>|<event id>` for those recognised by timestamp (time first, so that a
+            // history page's keys are neighbours in the index). A key older than the window no
             // longer makes a new arrival a duplicate, and is pruned.
             try db.execute(sql: """
                 CREATE TABLE dedup_keys (

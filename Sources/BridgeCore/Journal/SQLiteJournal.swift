@@ -77,6 +77,10 @@ public final class SQLiteJournal: Sendable {
             // FULL: the WAL is fsynced at every commit. Never weaken this: acknowledgements depend on it.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // A larger page cache keeps the dedup index's interior pages in memory; checkpoints
+            // happen every ~16 MiB of WAL rather than every 4 MiB, so fewer of them stall a commit.
+            try db.execute(sql: "PRAGMA cache_size = -32768")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
         }
         do {
             try FileManager.default.createDirectory(
@@ -118,43 +122,42 @@ public final class SQLiteJournal: Sendable {
         let windowStart = now - Double(dedupWindow.components.seconds)
         do {
             return try await pool.write { db in
+                // Prepared once per connection and reused: preparing is most of the cost of a small insert.
+                let findKey = try db.cachedStatement(sql: "SELECT event_seq, first_seen FROM dedup_keys WHERE key = ?")
+                let countSeen = try db.cachedStatement(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?")
+                let forgetKey = try db.cachedStatement(sql: "DELETE FROM dedup_keys WHERE key = ?")
+                let insertEvent = try db.cachedStatement(sql: """
+                    INSERT INTO events (id, account, subject, channel, received_at, deliveries, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let insertKey = try db.cachedStatement(sql: "INSERT INTO dedup_keys (key, event_seq, first_seen) VALUES (?, ?, ?)")
+                let insertDelivery = try db.cachedStatement(sql: """
+                    INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at) VALUES (?, ?, ?, ?, ?)
+                    """)
                 var outcomes: [AppendOutcome] = []
+                outcomes.reserveCapacity(rows.count)
                 for (entry, body) in rows {
                     let event = entry.event
-                    if let seen = try Row.fetchOne(db, sql: "SELECT event_seq, first_seen FROM dedup_keys WHERE key = ?", arguments: [event.id]) {
+                    let dedupKey = Self.dedupKey(for: event)
+                    if let dedupKey, let seen = try Row.fetchOne(findKey, arguments: [dedupKey]) {
                         let existing: Int64 = seen["event_seq"]
                         let firstSeen: Double = seen["first_seen"]
                         if firstSeen >= windowStart {
-                            try db.execute(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?", arguments: [existing])
+                            try countSeen.execute(arguments: [existing])
                             outcomes.append(.duplicate(sequence: existing))
                             continue
                         }
                         // Seen before the window: a new arrival, stored again (its key starts afresh).
-                        try db.execute(sql: "DELETE FROM dedup_keys WHERE key = ?", arguments: [event.id])
+                        try forgetKey.execute(arguments: [dedupKey])
                     }
-                    try db.execute(
-                        sql: """
-                        INSERT INTO events (id, account, subject, channel, received_at, deliveries, body)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """,
-                        arguments: [
-                            event.id, event.data.account, event.subject, event.data.channel.rawValue,
-                            event.data.receivedAt, entry.deliveries.count, body,
-                        ]
-                    )
+                    try insertEvent.execute(arguments: [
+                        event.id, event.data.account, event.subject, event.data.channel.rawValue,
+                        event.data.receivedAt, entry.deliveries.count, body,
+                    ])
                     let sequence = db.lastInsertedRowID
-                    try db.execute(
-                        sql: "INSERT INTO dedup_keys (key, event_seq, first_seen) VALUES (?, ?, ?)",
-                        arguments: [event.id, sequence, now]
-                    )
+                    if let dedupKey { try insertKey.execute(arguments: [dedupKey, sequence, now]) }
                     for delivery in entry.deliveries {
-                        try db.execute(
-                            sql: """
-                            INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at)
-                            VALUES (?, ?, ?, ?, ?)
-                            """,
-                            arguments: [sequence, delivery.sink, delivery.route, event.subject, now]
-                        )
+                        try insertDelivery.execute(arguments: [sequence, delivery.sink, delivery.route, event.subject, now])
                     }
                     outcomes.append(.stored(sequence: sequence))
                 }
@@ -255,6 +258,17 @@ public final class SQLiteJournal: Sendable {
         } catch {
             throw .writeFailed("\(error)")
         }
+    }
+
+    /// The key an event is recognised by, or nil when it cannot be recognised (random id).
+    ///
+    /// The event id already encodes the identity; the prefix orders keys by arrival pattern so
+    /// that a history page's keys land next to each other in the index (its timestamps are
+    /// close), which keeps a page's commit to a few index pages instead of one per message.
+    static func dedupKey(for event: BridgeEvent) -> String? {
+        if event.data.requestId != nil { return "r|\(event.id)" }
+        if event.data.timestamp != nil { return "t|\(event.time)|\(event.id)" }
+        return nil
     }
 
     // MARK: - Maintenance
