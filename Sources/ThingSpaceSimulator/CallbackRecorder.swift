@@ -2,6 +2,7 @@
 // ThingBridge — ThingSpace simulator: a callback listener that records what it gets
 //===----------------------------------------------------------------------===//
 
+import BridgeCore
 import Foundation
 import Hummingbird
 import Logging

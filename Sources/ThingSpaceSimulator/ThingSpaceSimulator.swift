@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import AsyncHTTPClient
+import BridgeCore
 import Foundation
 import Hummingbird
 import Logging
@@ -122,20 +123,8 @@ public final class ThingSpaceSimulator: Service {
         _ body: (ThingSpaceSimulator) async throws -> T
     ) async throws -> T {
         let simulator = ThingSpaceSimulator(config: config, host: host, port: port, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: alsoRunning + [simulator], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            _ = await simulator.listenAddress()
-            do {
-                let result = try await body(simulator)
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return result
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
+        return try await withServices(alsoRunning + [simulator], logger: logger, ready: { _ = await simulator.listenAddress() }) {
+            try await body(simulator)
         }
     }
 

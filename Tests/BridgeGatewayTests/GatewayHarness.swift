@@ -92,25 +92,13 @@ struct GatewayHarness: Sendable {
             var logger = Logger(label: "gateway-test")
             logger.logLevel = .warning
             let gateway = try Gateway(config: config, logger: logger)
-            let group = ServiceGroup(configuration: .init(services: [gateway], logger: logger))
-            return try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
+            return try await withServices([gateway], logger: logger) {
                 let ingress = await gateway.ingressListenAddress()
                 let admin = await gateway.adminListenAddress()
-                let harness = GatewayHarness(
+                return try await body(GatewayHarness(
                     gateway: gateway, directory: directory,
                     baseURL: "http://127.0.0.1:\(ingress.port)", adminURL: "http://127.0.0.1:\(admin.port)"
-                )
-                do {
-                    let result = try await body(harness)
-                    await group.triggerGracefulShutdown()
-                    try await tasks.waitForAll()
-                    return result
-                } catch {
-                    await group.triggerGracefulShutdown()
-                    try? await tasks.waitForAll()
-                    throw error
-                }
+                ))
             }
         }
     }

@@ -81,12 +81,7 @@ public struct Dispatcher: Service {
     }
 
     public func run() async throws {
-        let ticker = Task { [signal, idleInterval] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: idleInterval)
-                signal.signal()
-            }
-        }
+        let ticker = startTicker(every: idleInterval) { [signal] in signal.signal() }
         defer { ticker.cancel() }
         signal.signal()
         for await _ in signal.stream.cancelOnGracefulShutdown() {

@@ -131,12 +131,7 @@ public final class HistoryPoller: Service {
 
     public func run() async throws {
         guard settings.mode != .off else { return }
-        let ticker = Task { [wake, settings] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: settings.interval)
-                wake.yield()
-            }
-        }
+        let ticker = startTicker(every: settings.interval) { [wake] in wake.yield() }
         defer { ticker.cancel() }
         if settings.drainAtStart { wake.yield() }  // start-up: collect what queued while we were down
         for await _ in wakeups.cancelOnGracefulShutdown() {

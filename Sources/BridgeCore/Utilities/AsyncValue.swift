@@ -1,13 +1,13 @@
 //===----------------------------------------------------------------------===//
-// ThingBridge — ThingSpace simulator: a value that is set once and awaited
+// ThingBridge — a value that is set once and awaited
 //===----------------------------------------------------------------------===//
 
 import Synchronization
 
-/// A value set once, which any number of tasks can await (the port a listener bound).
+/// A value set once, which any number of tasks can await (e.g. the port a listener bound).
 ///
 /// Continuations are resumed after the lock is released.
-final class AsyncValue<Value: Sendable>: Sendable {
+public final class AsyncValue<Value: Sendable>: Sendable {
     private enum State {
         case waiting([CheckedContinuation<Value, Never>])
         case set(Value)
@@ -15,7 +15,10 @@ final class AsyncValue<Value: Sendable>: Sendable {
 
     private let state = Mutex(State.waiting([]))
 
-    func set(_ value: Value) {
+    public init() {}
+
+    /// Sets the value (the first call wins) and wakes every waiter.
+    public func set(_ value: Value) {
         let waiters: [CheckedContinuation<Value, Never>] = state.withLock { state in
             guard case .waiting(let waiters) = state else { return [] }
             state = .set(value)
@@ -24,7 +27,8 @@ final class AsyncValue<Value: Sendable>: Sendable {
         for waiter in waiters { waiter.resume(returning: value) }
     }
 
-    func get() async -> Value {
+    /// The value, once set.
+    public func get() async -> Value {
         await withCheckedContinuation { continuation in
             let value: Value? = state.withLock { state in
                 switch state {
