@@ -38,10 +38,22 @@ enum JournalSchema {
                     attempts INTEGER NOT NULL DEFAULT 0,
                     next_attempt_at REAL NOT NULL,
                     last_error TEXT,
-                    delivered_at TEXT
+                    delivered_at TEXT,
+                    dead_at REAL
                 );
                 CREATE INDEX deliveries_due ON deliveries (sink, next_attempt_at, id) WHERE state = 'pending';
                 CREATE INDEX deliveries_event ON deliveries (event_seq);
+                CREATE INDEX deliveries_dead ON deliveries (sink, dead_at) WHERE state = 'dead';
+                """)
+            // Every failed attempt of a delivery, for the dead-letter history. Kept with the delivery.
+            try db.execute(sql: """
+                CREATE TABLE delivery_attempts (
+                    delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+                    at REAL NOT NULL,
+                    outcome TEXT NOT NULL,
+                    error TEXT NOT NULL
+                );
+                CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id);
                 """)
             // Dedup keys seen within the dedup window: `r|<event id>` for messages with a request id,
             // `t|<UTC time>|<event id>` for those recognised by timestamp (time first, so that a

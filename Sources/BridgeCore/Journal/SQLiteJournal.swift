@@ -62,7 +62,7 @@ public final class SQLiteJournal: Sendable {
     public let path: String
     /// How long an event id is remembered for dedup. Default 7 days.
     public let dedupWindow: Duration
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
     /// - Parameter dedupWindow: How long an arrival with the same event id counts as a duplicate.
@@ -240,6 +240,7 @@ public final class SQLiteJournal: Sendable {
                     sql: "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                     arguments: [reason, retryAt.timeIntervalSince1970, id]
                 )
+                try Self.recordAttempt(db, delivery: id, outcome: "retry", error: reason)
             }
         } catch {
             throw .writeFailed("\(error)")
@@ -251,13 +252,22 @@ public final class SQLiteJournal: Sendable {
         do {
             try await pool.write { db in
                 try db.execute(
-                    sql: "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
-                    arguments: [reason, id]
+                    sql: "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?, dead_at = ? WHERE id = ?",
+                    arguments: [reason, Date().timeIntervalSince1970, id]
                 )
+                try Self.recordAttempt(db, delivery: id, outcome: "dead", error: reason)
             }
         } catch {
             throw .writeFailed("\(error)")
         }
+    }
+
+    /// Keeps the history of a delivery's failed attempts (for `dlq show`).
+    static func recordAttempt(_ db: Database, delivery: Int64, outcome: String, error: String) throws {
+        try db.execute(
+            sql: "INSERT INTO delivery_attempts (delivery_id, at, outcome, error) VALUES (?, ?, ?, ?)",
+            arguments: [delivery, Date().timeIntervalSince1970, outcome, String(error.prefix(2000))]
+        )
     }
 
     /// The key an event is recognised by, or nil when it cannot be recognised (random id).

@@ -1,0 +1,87 @@
+import BridgeCore
+import Foundation
+import Testing
+import TestSupport
+import ThingSpace
+
+@Suite struct DeadLetterTests {
+    static func event(_ n: Int, device: String) -> BridgeEvent {
+        EventNormalizer.normalize(
+            MOSMSCallback(requestID: "dl-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: device)], text: "m\(n)"),
+            account: "0000123456-00001", channel: .callback, receivedAt: Date()
+        )
+    }
+
+    /// Five deliveries: two to `files` (dead), one to `hooks` (dead), one to `hooks` (retrying), one to `files` (pending).
+    func seeded(_ directory: TemporaryDirectory) async throws -> SQLiteJournal {
+        let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+        let entries = [
+            JournalEntry(event: Self.event(1, device: "7022895501"), deliveries: [.init(route: "trackers", sink: "files")]),
+            JournalEntry(event: Self.event(2, device: "4155550001"), deliveries: [.init(route: "meters", sink: "files")]),
+            JournalEntry(event: Self.event(3, device: "7022895502"), deliveries: [.init(route: "trackers", sink: "hooks")]),
+            JournalEntry(event: Self.event(4, device: "7022895503"), deliveries: [.init(route: "trackers", sink: "hooks")]),
+            JournalEntry(event: Self.event(5, device: "7022895504"), deliveries: [.init(route: "trackers", sink: "files")]),
+        ]
+        _ = try await journal.append(entries)
+        let files = try await journal.dueDeliveries(sink: "files", limit: 10)
+        let hooks = try await journal.dueDeliveries(sink: "hooks", limit: 10)
+        try await journal.markRetry(files[0].deliveryID, error: "disk full", retryAt: Date())
+        try await journal.markDead(files[0].deliveryID, error: "retries exhausted after 2 attempts: disk full")
+        try await journal.markDead(files[1].deliveryID, error: "rejected: bad path")
+        try await journal.markDead(hooks[0].deliveryID, error: "HTTP 400")
+        try await journal.markRetry(hooks[1].deliveryID, error: "HTTP 503", retryAt: Date().addingTimeInterval(3600))
+        return journal
+    }
+
+    @Test func listsAndFiltersDeadLetters() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try await seeded(directory)
+            #expect(try await journal.deadLetters().count == 3)
+            #expect(try await journal.deadLetters(DeadLetterFilter(sink: "files")).map(\.route) == ["trackers", "meters"])
+            #expect(try await journal.deadLetters(DeadLetterFilter(route: "trackers")).count == 2)
+            #expect(try await journal.deadLetters(DeadLetterFilter(device: "70228*")).map(\.subject) == ["7022895501", "7022895502"])
+            #expect(try await journal.deadLetters(DeadLetterFilter(since: Date().addingTimeInterval(-60))).count == 3)
+            #expect(try await journal.deadLetters(DeadLetterFilter(until: Date().addingTimeInterval(-60))).isEmpty)
+            try journal.close()
+        }
+    }
+
+    @Test func showsTheEventReasonAndAttemptHistory() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try await seeded(directory)
+            let first = try #require(try await journal.deadLetters(DeadLetterFilter(sink: "files")).first)
+            let shown = try #require(try await journal.deadLetter(id: first.id))
+            #expect(shown.letter.reason.contains("retries exhausted"))
+            #expect(shown.letter.attempts == 2)
+            #expect(shown.attempts.map(\.outcome) == ["retry", "dead"])
+            #expect(try BridgeEvent.decode(shown.eventJSON).data.text == "m1")
+            #expect(try await journal.deadLetter(id: 9999) == nil)
+            try journal.close()
+        }
+    }
+
+    @Test func replayPutsThemBackDueNowWithAFreshBudget() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try await seeded(directory)
+            #expect(try await journal.replayDeadLetters(DeadLetterFilter(sink: "files")) == 2)
+            let due = try await journal.dueDeliveries(sink: "files", limit: 10)
+            #expect(due.count == 3)
+            #expect(due.allSatisfy { $0.attempts == 0 })
+            #expect(try await journal.deadLetters().map(\.sink) == ["hooks"])
+            try journal.close()
+        }
+    }
+
+    @Test func purgeDeletesOnlyWhatMatches() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try await seeded(directory)
+            #expect(try await journal.purgeDeadLetters(DeadLetterFilter(device: "4155*")) == 1)
+            #expect(try await journal.deadLetters().count == 2)
+            let stats = try await journal.stats()
+            #expect(stats.events == 5)  // events stay
+            #expect(stats.deadBySink == ["files": 1, "hooks": 1])
+            #expect(stats.pendingBySink == ["files": 1, "hooks": 1])
+            try journal.close()
+        }
+    }
+}
