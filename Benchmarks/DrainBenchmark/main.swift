@@ -22,8 +22,11 @@ let arguments = CommandLine.arguments
 let messages = arguments.count > 1 ? Int(arguments[1]) ?? 100_000 : 100_000
 let rounds = arguments.count > 2 ? Int(arguments[2]) ?? 3 : 3
 
-var quiet = Logger(label: "bench")
-quiet.logLevel = .error
+let quiet: Logger = {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    return logger
+}()
 
 struct Row {
     var name: String
@@ -49,11 +52,48 @@ let rows = try await ThingSpaceSimulator.withRunning(logger: quiet) { simulator 
         username: SimulatorConfig.defaultUsername, password: SimulatorConfig.defaultPassword
     )
     var reference = Row(name: "reference: client reads + acks pages, stores nothing", seconds: [], messages: 0, pages: 0)
-    var poller = Row(name: "poller: commit each page to the journal, then ack", seconds: [], messages: 0, pages: 0)
+    var poller = Row(name: "poller, backlog sent over time (1 s per 100 messages)", seconds: [], messages: 0, pages: 0)
+    var burst = Row(name: "poller, backlog sent in one burst (same second)", seconds: [], messages: 0, pages: 0)
+
+    /// Queues `messages`; `spread` advances ThingSpace's clock one second per 100 messages, as a
+    /// backlog that built up over time has (timestamps are part of a message's identity).
+    func queue(spread: Bool) async throws {
+        if !spread {
+            try await simulator.sendMO(account: account, message: "bench", count: messages, deliver: .queue)
+            return
+        }
+        for _ in stride(from: 0, to: messages, by: 100) {
+            try await simulator.sendMO(account: account, message: "bench", count: 100, deliver: .queue)
+            simulator.advanceClock(by: .seconds(1))
+        }
+    }
+
+    /// Drains the queue with a real poller into a fresh journal on disk.
+    func drainIntoJournal(round: Int, into row: inout Row) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("drain-bench-\(round)-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let journal = try SQLiteJournal(path: folder.appendingPathComponent("journal.sqlite").path)
+        let routes = RouteSet(routes: [Route(name: "all", to: [Destination(sink: "archive")])])
+        let ingest = Ingest(journal: journal, routes: routes, signals: [:], logger: quiet)
+        let historyPoller = HistoryPoller(
+            account: account, settings: PollerSettings(mode: .pollOnly, maxPagesPerDrain: 1_000_000),
+            client: ThingSpaceClient(config: clientConfig, logger: quiet), ingest: ingest, logger: quiet
+        )
+        let start = ContinuousClock.now
+        let report = await historyPoller.drain()
+        row.seconds.append(seconds(ContinuousClock.now - start))
+        row.messages = report.stored
+        row.pages = report.pages
+        if let error = report.error { print("poller error: \(error)") }
+        let stats = try await journal.stats()
+        if stats.events != messages { print("WARNING: journal holds \(stats.events) events, expected \(messages)") }
+        try journal.close()
+    }
 
     for round in 1...rounds {
         // Reference.
-        try await simulator.sendMO(account: account, message: "bench", count: messages, deliver: .queue)
+        try await queue(spread: true)
         let client = ThingSpaceClient(config: clientConfig, logger: quiet)
         let start = ContinuousClock.now
         var token: String?
@@ -68,29 +108,12 @@ let rows = try await ThingSpaceSimulator.withRunning(logger: quiet) { simulator 
         reference.messages = read
         reference.pages = pages
 
-        // The poller into a fresh journal on disk.
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("drain-bench-\(round)-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let journal = try SQLiteJournal(path: folder.appendingPathComponent("journal.sqlite").path)
-        let routes = RouteSet(routes: [Route(name: "all", to: [Destination(sink: "archive")])])
-        let ingest = Ingest(journal: journal, routes: routes, signals: [:], logger: quiet)
-        try await simulator.sendMO(account: account, message: "bench", count: messages, deliver: .queue)
-        let historyPoller = HistoryPoller(
-            account: account, settings: PollerSettings(mode: .pollOnly, maxPagesPerDrain: 1_000_000),
-            client: ThingSpaceClient(config: clientConfig, logger: quiet), ingest: ingest, logger: quiet
-        )
-        let pollStart = ContinuousClock.now
-        let report = await historyPoller.drain()
-        poller.seconds.append(seconds(ContinuousClock.now - pollStart))
-        poller.messages = report.stored
-        poller.pages = report.pages
-        if let error = report.error { print("poller error: \(error)") }
-        let stats = try await journal.stats()
-        if stats.events != messages { print("WARNING: journal holds \(stats.events) events, expected \(messages)") }
-        try journal.close()
+        try await queue(spread: true)
+        try await drainIntoJournal(round: round, into: &poller)
+        try await queue(spread: false)
+        try await drainIntoJournal(round: round, into: &burst)
     }
-    return [reference, poller]
+    return [reference, poller, burst]
 }
 
 // Where a page's time goes, without HTTP: normalizing, encoding, and committing to the journal.

@@ -59,24 +59,25 @@ public final class Ingest: Sendable {
         // One line per event for callbacks; a page's events log at debug (the poller logs the page).
         let level: Logger.Level = messages.count == 1 ? .info : .debug
         for (entry, outcome) in zip(entries, outcomes) {
-            let metadata: Logger.Metadata = [
+            // Built only when a line is actually logged (page events log at debug).
+            @Sendable func metadata() -> Logger.Metadata { [
                 "event": "\(entry.event.id)", "account": "\(account)", "channel": "\(channel.rawValue)",
                 "deliveries": "\(entry.deliveries.count)",
-            ]
+            ] }
             switch outcome {
             case .stored:
                 stored += 1
                 if entry.deliveries.isEmpty {
                     unmatched += 1
-                    logger.warning("event matched no route; kept in the journal, delivered nowhere (routing.unmatched: drop)", metadata: metadata)
+                    logger.warning("event matched no route; kept in the journal, delivered nowhere (routing.unmatched: drop)", metadata: metadata())
                 } else {
-                    logger.log(level: level, "event journaled", metadata: metadata)
+                    logger.log(level: level, "event journaled", metadata: metadata())
                 }
                 sinks.formUnion(entry.deliveries.map(\.sink))
                 results.append(Result(event: entry.event, outcome: outcome, deliveries: entry.deliveries))
             case .duplicate:
                 duplicates += 1
-                logger.log(level: level, "duplicate event acknowledged, not stored again", metadata: metadata)
+                logger.log(level: level, "duplicate event acknowledged, not stored again", metadata: metadata())
                 results.append(Result(event: entry.event, outcome: outcome, deliveries: []))
             }
         }
