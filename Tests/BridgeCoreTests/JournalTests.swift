@@ -133,3 +133,43 @@ import ThingSpace
         }
     }
 }
+
+@Suite struct GroupCommitTests {
+    @Test func concurrentAppendsShareTransactionsAndEachGetsItsOwnOutcome() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            let count = 300
+            let outcomes = try await withThrowingTaskGroup(of: (Int, [AppendOutcome]).self) { group in
+                for n in 0..<count {
+                    group.addTask {
+                        // Every fifth request repeats an earlier message: a duplicate, even inside one transaction.
+                        let event = JournalTests.event(n % 5 == 4 ? n - 1 : n, requestID: "gc-\(n % 5 == 4 ? n - 1 : n)")
+                        return (n, try await journal.append([JournalEntry(event: event, deliveries: [.init(route: "r", sink: "s")])]))
+                    }
+                }
+                var all: [Int: [AppendOutcome]] = [:]
+                for try await (n, outcome) in group { all[n] = outcome }
+                return all
+            }
+            #expect(outcomes.count == count)
+            let stored = outcomes.values.filter { if case .stored = $0[0] { true } else { false } }.count
+            #expect(stored == count - count / 5)
+            let stats = try await journal.stats()
+            #expect(stats.events == count - count / 5)
+            #expect(stats.pendingBySink["s"] == count - count / 5)
+            // Shared: far fewer transactions than requests.
+            #expect(journal.transactionsCommitted < count)
+            try journal.close()
+        }
+    }
+
+    @Test func aLoneAppendCommitsAtOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            _ = try await journal.append([JournalEntry(event: JournalTests.event(1), deliveries: [])])
+            _ = try await journal.append([JournalEntry(event: JournalTests.event(2), deliveries: [])])
+            #expect(journal.transactionsCommitted == 2)
+            try journal.close()
+        }
+    }
+}

@@ -116,6 +116,23 @@ struct CallbackIngressTests {
         }
     }
 
+    @Test func aBurstOfConcurrentCallbacksIsAllJournaledWithSharedCommits() async throws {
+        try await GatewayHarness.with { gateway in
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for n in 0..<200 {
+                    group.addTask { try await gateway.post(GatewayHarness.callbackBody(requestID: "burst-\(n)", text: "n=\(n)")).status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.count == 200)
+            #expect(statuses.allSatisfy { $0 == 200 })
+            let journal = gateway.gateway.journal
+            #expect(try await journal.stats().events == 200)
+            #expect(journal.transactionsCommitted <= 200)
+            #expect(await eventually { (try? readJSONLines(gateway.archiveFile()).count) == 200 })
+        }
+    }
+
     @Test func adminEndpointsAnswer() async throws {
         try await GatewayHarness.with { gateway in
             #expect(try await gateway.admin("/healthz").status == 200)
