@@ -13,6 +13,7 @@ struct AdminController: Sendable {
     let journal: SQLiteJournal
     let registry: PrometheusCollectorRegistry?
     let pollers: [String: HistoryPoller]
+    let backpressure: BackpressureMonitor
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -22,7 +23,13 @@ struct AdminController: Sendable {
             guard await journal.isHealthy() else {
                 return Response.json(status: .serviceUnavailable, ["status": "not ready", "journal": "unavailable"])
             }
-            return Response.json(status: .ok, ["status": "ready", "journal": "ok"])
+            let pressure = backpressure.status
+            if pressure.isOn {
+                return Response.json(status: .serviceUnavailable, [
+                    "status": "not ready", "journal": "ok", "backpressure": pressure.reason ?? "on", "backlog": pressure.backlog,
+                ])
+            }
+            return Response.json(status: .ok, ["status": "ready", "journal": "ok", "backlog": pressure.backlog])
         }
         router.get("/metrics") { _, _ in
             var buffer: [UInt8] = []
@@ -55,6 +62,7 @@ struct AdminController: Sendable {
             }
             return Response.json(status: .ok, [
                 "pollers": pollerStatus,
+                "backpressure": backpressure.status.isOn, "backlog": backpressure.status.backlog,
                 "events": stats.events, "unmatchedEvents": stats.unmatchedEvents, "duplicatesSeen": stats.duplicatesSeen,
                 "quarantined": stats.quarantined, "eventsByChannel": stats.eventsByChannel, "pending": stats.pendingBySink, "delivered": stats.deliveredBySink,
                 "dead": stats.deadBySink,

@@ -24,7 +24,7 @@ import ThingSpace
 /// | 401 | username/password missing or wrong (nothing stored) |
 /// | 404 | account not configured |
 /// | 413 | body larger than `ingress.maxBodySize` |
-/// | 503 | the journal could not commit (`Retry-After`) |
+/// | 503 | back-pressure is on, or the journal could not commit (`Retry-After`) |
 struct CallbackController: Sendable {
     static let pathPrefix = "/callbacks/thingspace"
 
@@ -33,6 +33,7 @@ struct CallbackController: Sendable {
     let maxBodySize: Int
     /// Told to drain when a callback could not be journaled: ThingSpace queued that message.
     let pollers: [String: HistoryPoller]
+    let backpressure: BackpressureMonitor
     let logger: Logger
 
     func register(on router: Router<BasicRequestContext>) {
@@ -73,6 +74,13 @@ struct CallbackController: Sendable {
             reject("unauthorized")
             logger.warning("callback with wrong or missing credentials; rejected", metadata: ["account": "\(accountName)"])
             return .json(status: .unauthorized, ["error": "wrong or missing callback credentials"])
+        }
+        if backpressure.isOn {
+            // ThingSpace queues the message; the poller collects it once the backlog is down.
+            reject("backpressure")
+            var response = Response.json(status: .serviceUnavailable, ["error": "back-pressure: the gateway's backlog is full, retry later"])
+            response.headers[.retryAfter] = "\(backpressure.settings.retryAfter.components.seconds)"
+            return response
         }
         Counter(label: "thingbridge_received_total", dimensions: [("channel", "callback")]).increment()
         let message: MOSMSCallback

@@ -10,6 +10,7 @@ import Logging
 import NIOCore
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import ThingSpace
 
 /// The running gateway, as one `Service`.
@@ -27,6 +28,8 @@ public final class Gateway: Service {
     public let pollers: [String: HistoryPoller]
     /// The ThingSpace client, when `thingspace:` is configured.
     public let thingSpaceClient: ThingSpaceClient?
+    /// Back-pressure: on when the backlog or the disk says the gateway must stop taking messages.
+    public let backpressure: BackpressureMonitor
     let logger: Logger
     let metricsRegistry: PrometheusCollectorRegistry?
     private let ingressAddress = AsyncValue<ListenAddress>()
@@ -56,14 +59,25 @@ public final class Gateway: Service {
         }
         self.dispatchers = dispatchers
         ingest = Ingest(journal: journal, routes: routes, signals: signals, logger: logger)
+        // The pollers are made after the monitor (they ask it whether to pause); it wakes them on release.
+        let pollersToWake = Mutex<[HistoryPoller]>([])
+        let monitor = BackpressureMonitor(
+            settings: config.journal.backpressure, journal: journal, dataDirectory: config.dataDirectory.path, logger: logger,
+            onRelease: { for poller in pollersToWake.withLock({ $0 }) { poller.requestDrain() } }
+        )
+        backpressure = monitor
         if let upstream = config.thingspace {
             let client = ThingSpaceClient(config: upstream.clientConfig, logger: logger)
             thingSpaceClient = client
             var pollers: [String: HistoryPoller] = [:]
             for account in config.accounts where account.poller.mode != .off {
-                pollers[account.name] = HistoryPoller(account: account.name, settings: account.poller, client: client, ingest: ingest, logger: logger)
+                pollers[account.name] = HistoryPoller(
+                    account: account.name, settings: account.poller, client: client, ingest: ingest, logger: logger,
+                    isPaused: { monitor.isOn }
+                )
             }
             self.pollers = pollers
+            pollersToWake.withLock { $0 = Array(pollers.values) }
         } else {
             thingSpaceClient = nil
             pollers = [:]
@@ -84,7 +98,7 @@ public final class Gateway: Service {
         let router = Router(context: BasicRequestContext.self)
         CallbackController(
             accounts: Dictionary(uniqueKeysWithValues: config.accounts.map { ($0.name, $0) }),
-            ingest: ingest, maxBodySize: config.ingress.maxBodySize.bytes, pollers: pollers, logger: logger
+            ingest: ingest, maxBodySize: config.ingress.maxBodySize.bytes, pollers: pollers, backpressure: backpressure, logger: logger
         ).register(on: router)
         let ingressApp = Application(
             router: router,
@@ -98,7 +112,7 @@ public final class Gateway: Service {
             logger: logger
         )
         let adminRouter = Router(context: BasicRequestContext.self)
-        AdminController(journal: journal, registry: metricsRegistry, pollers: pollers).register(on: adminRouter)
+        AdminController(journal: journal, registry: metricsRegistry, pollers: pollers, backpressure: backpressure).register(on: adminRouter)
         let adminApp = Application(
             router: adminRouter,
             configuration: .init(address: .hostname(config.admin.listen.host, port: config.admin.listen.port), serverName: "thingbridge-admin"),
@@ -112,7 +126,7 @@ public final class Gateway: Service {
         )
         // Graceful shutdown runs in reverse order: ingress first, dispatchers last.
         let pollerServices: [any Service] = pollers.keys.sorted().compactMap { pollers[$0] }
-        let services: [any Service] = [JournalMaintenance(journal: journal, logger: logger)] + dispatchers + pollerServices + [adminApp, ingressApp]
+        let services: [any Service] = [JournalMaintenance(journal: journal, logger: logger), backpressure] + dispatchers + pollerServices + [adminApp, ingressApp]
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
         await thingSpaceClient?.logout()

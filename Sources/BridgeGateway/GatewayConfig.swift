@@ -186,19 +186,23 @@ public struct RoutingConfig: Sendable, Decodable {
     }
 }
 
-/// `journal:` — where the SQLite journal lives and how long it remembers dedup keys.
+/// `journal:` — where the SQLite journal lives, how long it remembers dedup keys, and when it pushes back.
 public struct JournalConfig: Sendable, Decodable {
     /// Relative to `dataDir`. Default `journal.sqlite`.
     public var path: String
     /// An arrival whose event id was seen within this window is a duplicate. Default 7d.
     public var dedupWindow: Duration
+    /// When ingress answers 503 and the poller pauses (see ``BackpressureSettings``).
+    public var backpressure: BackpressureSettings
 
-    public init(path: String = "journal.sqlite", dedupWindow: Duration = .seconds(7 * 86400)) {
+    public init(path: String = "journal.sqlite", dedupWindow: Duration = .seconds(7 * 86400), backpressure: BackpressureSettings = BackpressureSettings()) {
         self.path = path
         self.dedupWindow = dedupWindow
+        self.backpressure = backpressure
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case path, dedupWindow }
+    enum CodingKeys: String, CodingKey, CaseIterable { case path, dedupWindow, backpressure }
+    enum BackpressureKeys: String, CodingKey, CaseIterable { case highWater, lowWater, minFreeDisk, retryAfter }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -207,6 +211,19 @@ public struct JournalConfig: Sendable, Decodable {
         dedupWindow = try container.decodeIfPresent(ConfigDuration.self, forKey: .dedupWindow)?.duration ?? defaults.dedupWindow
         if dedupWindow < .seconds(60) {
             throw DecodingError.dataCorruptedError(forKey: .dedupWindow, in: container, debugDescription: "dedupWindow must be at least 1m")
+        }
+        backpressure = defaults.backpressure
+        if container.contains(.backpressure) {
+            let nested = try container.nestedContainer(keyedBy: BackpressureKeys.self, forKey: .backpressure)
+            let high = try nested.decodeIfPresent(Int.self, forKey: .highWater) ?? backpressure.highWater
+            let low = try nested.decodeIfPresent(Int.self, forKey: .lowWater) ?? min(backpressure.lowWater, high * 4 / 5)
+            guard high > 0, low >= 0, low < high else {
+                throw DecodingError.dataCorruptedError(forKey: .lowWater, in: nested, debugDescription: "need 0 ≤ lowWater < highWater (got \(low) and \(high))")
+            }
+            backpressure.highWater = high
+            backpressure.lowWater = low
+            backpressure.minFreeDisk = try nested.decodeIfPresent(ByteSize.self, forKey: .minFreeDisk) ?? backpressure.minFreeDisk
+            backpressure.retryAfter = try nested.decodeIfPresent(ConfigDuration.self, forKey: .retryAfter)?.duration ?? backpressure.retryAfter
         }
     }
 }

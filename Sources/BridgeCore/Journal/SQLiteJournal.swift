@@ -345,6 +345,21 @@ public final class SQLiteJournal: Sendable {
         }
     }
 
+    /// Pending deliveries per sink (the backlog), read through the outbox's partial index.
+    public func pendingBySink() async throws(JournalError) -> [String: Int] {
+        do {
+            return try await pool.read { db in
+                var result: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT sink, count(*) AS n FROM deliveries WHERE state = 'pending' GROUP BY sink") {
+                    result[row["sink"]] = row["n"]
+                }
+                return result
+            }
+        } catch {
+            throw .readFailed("\(error)")
+        }
+    }
+
     /// Whether the database answers a trivial query (for `/readyz`).
     public func isHealthy() async -> Bool {
         (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1

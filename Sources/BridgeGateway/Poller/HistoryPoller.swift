@@ -87,6 +87,7 @@ public final class HistoryPoller: Service {
     private let state = Mutex(PollerStatus())
     private let drainLock = AsyncLock()
     private let onPageCommitted: (@Sendable (CommittedPage) async -> Void)?
+    private let isPaused: @Sendable () -> Bool
 
     /// A page that was committed, reported before its acknowledgement is sent.
     public struct CommittedPage: Sendable {
@@ -107,13 +108,18 @@ public final class HistoryPoller: Service {
         public var lastSuccess: Date?
     }
 
-    /// - Parameter onPageCommitted: Called after each page is committed and before the request
-    ///   that acknowledges it (observability; tests use it to inject faults mid-drain).
+    /// - Parameters:
+    ///   - isPaused: Checked before every request; true while back-pressure is on. The poller
+    ///     then stops (a committed but unacknowledged page is served again later).
+    ///   - onPageCommitted: Called after each page is committed and before the request that
+    ///     acknowledges it (observability; tests use it to inject faults mid-drain).
     public init(
         account: String, settings: PollerSettings, client: ThingSpaceClient, ingest: Ingest, logger: Logger,
+        isPaused: @escaping @Sendable () -> Bool = { false },
         onPageCommitted: (@Sendable (CommittedPage) async -> Void)? = nil
     ) {
         self.onPageCommitted = onPageCommitted
+        self.isPaused = isPaused
         self.account = account
         self.settings = settings
         self.client = client
@@ -160,6 +166,11 @@ public final class HistoryPoller: Service {
         var sentFinalAck = false
         let started = ContinuousClock.now
         while report.pages < settings.maxPagesPerDrain {
+            if isPaused() {
+                report.error = "paused: back-pressure is on"
+                logger.info("history drain paused by back-pressure; ThingSpace keeps the rest queued", metadata: ["pages": "\(report.pages)"])
+                break
+            }
             let result: HistoryPageResult
             do {
                 result = try await client.historyPage(account: account, next: token)
