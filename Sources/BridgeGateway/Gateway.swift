@@ -126,7 +126,7 @@ public final class Gateway: Service {
         )
         // Graceful shutdown runs in reverse order: ingress first, dispatchers last.
         let pollerServices: [any Service] = pollers.keys.sorted().compactMap { pollers[$0] }
-        let services: [any Service] = [JournalMaintenance(journal: journal, logger: logger), backpressure] + dispatchers + pollerServices + [adminApp, ingressApp]
+        let services: [any Service] = [JournalMaintenance(journal: journal, retention: config.journal.retention, logger: logger), backpressure] + dispatchers + pollerServices + [adminApp, ingressApp]
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
         await thingSpaceClient?.logout()

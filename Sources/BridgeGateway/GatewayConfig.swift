@@ -194,14 +194,21 @@ public struct JournalConfig: Sendable, Decodable {
     public var dedupWindow: Duration
     /// When ingress answers 503 and the poller pauses (see ``BackpressureSettings``).
     public var backpressure: BackpressureSettings
+    /// Events delivered everywhere are deleted this long after they were received. Default 7d.
+    /// Dead letters and quarantine are kept until purged.
+    public var retention: Duration
 
-    public init(path: String = "journal.sqlite", dedupWindow: Duration = .seconds(7 * 86400), backpressure: BackpressureSettings = BackpressureSettings()) {
+    public init(
+        path: String = "journal.sqlite", dedupWindow: Duration = .seconds(7 * 86400),
+        backpressure: BackpressureSettings = BackpressureSettings(), retention: Duration = .seconds(7 * 86400)
+    ) {
+        self.retention = retention
         self.path = path
         self.dedupWindow = dedupWindow
         self.backpressure = backpressure
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case path, dedupWindow, backpressure }
+    enum CodingKeys: String, CodingKey, CaseIterable { case path, dedupWindow, backpressure, retention }
     enum BackpressureKeys: String, CodingKey, CaseIterable { case highWater, lowWater, minFreeDisk, retryAfter }
 
     public init(from decoder: any Decoder) throws {
@@ -211,6 +218,10 @@ public struct JournalConfig: Sendable, Decodable {
         dedupWindow = try container.decodeIfPresent(ConfigDuration.self, forKey: .dedupWindow)?.duration ?? defaults.dedupWindow
         if dedupWindow < .seconds(60) {
             throw DecodingError.dataCorruptedError(forKey: .dedupWindow, in: container, debugDescription: "dedupWindow must be at least 1m")
+        }
+        retention = try container.decodeIfPresent(ConfigDuration.self, forKey: .retention)?.duration ?? defaults.retention
+        if retention < .seconds(60) {
+            throw DecodingError.dataCorruptedError(forKey: .retention, in: container, debugDescription: "retention must be at least 1m")
         }
         backpressure = defaults.backpressure
         if container.contains(.backpressure) {

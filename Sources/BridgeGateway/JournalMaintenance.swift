@@ -3,12 +3,15 @@
 //===----------------------------------------------------------------------===//
 
 import BridgeCore
+import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Prunes dedup keys older than the dedup window, at start-up and every `interval`.
+/// Prunes dedup keys older than the dedup window and delivered events older than the
+/// retention, at start-up and every `interval`.
 struct JournalMaintenance: Service {
     let journal: SQLiteJournal
+    let retention: Duration
     let logger: Logger
     var interval: Duration = .seconds(600)
 
@@ -18,6 +21,9 @@ struct JournalMaintenance: Service {
                 do {
                     let removed = try await journal.pruneDedupKeys()
                     if removed > 0 { logger.info("pruned dedup keys older than the window", metadata: ["removed": "\(removed)"]) }
+                    let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
+                    let events = try await journal.pruneDeliveredEvents(receivedBefore: cutoff)
+                    if events > 0 { logger.info("pruned delivered events older than the retention", metadata: ["removed": "\(events)"]) }
                 } catch {
                     logger.error("journal maintenance failed", metadata: ["error": "\(error)"])
                 }

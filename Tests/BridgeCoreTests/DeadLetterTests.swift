@@ -85,3 +85,33 @@ import ThingSpace
         }
     }
 }
+
+@Suite struct RetentionTests {
+    @Test func prunesOnlyEventsDeliveredEverywhereAndOldEnough() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appending("journal.sqlite").path
+            let journal = try SQLiteJournal(path: path)
+            let entries = (1...4).map { n in
+                JournalEntry(event: DeadLetterTests.event(n, device: "70228955\(n)0"), deliveries: [.init(route: "r", sink: "a"), .init(route: "r", sink: "b")])
+            } + [JournalEntry(event: DeadLetterTests.event(5, device: "1"), deliveries: [])]
+            _ = try await journal.append(entries)
+            let a = try await journal.dueDeliveries(sink: "a", limit: 10)
+            let b = try await journal.dueDeliveries(sink: "b", limit: 10)
+            // Event 1: delivered to both. Event 2: delivered to a, pending on b. Event 3: delivered to a, dead on b.
+            // Event 4: delivered to both. Event 5: matched nothing.
+            try await journal.markDelivered([a[0].deliveryID, b[0].deliveryID, a[1].deliveryID, a[2].deliveryID, a[3].deliveryID, b[3].deliveryID])
+            try await journal.markDead(b[2].deliveryID, error: "rejected")
+
+            // Nothing is old enough yet.
+            #expect(try await journal.pruneDeliveredEvents(receivedBefore: Date().addingTimeInterval(-3600)) == 0)
+            // An hour from now, events 1, 4 and 5 are past a one-hour retention; 2 (pending) and 3 (dead letter) stay.
+            #expect(try await journal.pruneDeliveredEvents(receivedBefore: Date().addingTimeInterval(3600), chunk: 2) == 3)
+            let stats = try await journal.stats()
+            #expect(stats.events == 2)
+            #expect(stats.pendingBySink == ["b": 1])
+            #expect(stats.deadBySink == ["b": 1])
+            #expect(try await journal.deadLetters().count == 1)
+            try journal.close()
+        }
+    }
+}

@@ -43,6 +43,8 @@ import ThingSpace
             let queue = try DatabaseQueue(path: path)
             let mode = try await queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
             #expect(mode == "wal")
+            let autoVacuum = try await queue.read { try Int.fetchOne($0, sql: "PRAGMA auto_vacuum") }
+            #expect(autoVacuum == 2)  // incremental
             let migrations = try await queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
             #expect(migrations == ["v1-events-deliveries-dedup-quarantine"])
         }

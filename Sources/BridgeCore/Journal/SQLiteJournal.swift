@@ -93,6 +93,14 @@ public final class SQLiteJournal: Sendable {
             throw .openFailed("\(path): \(error)")
         }
         do {
+            // Freed pages (after retention) go back to the file system in steps. This can only be
+            // chosen while the database has no tables, so only a new journal gets it.
+            try pool.writeWithoutTransaction { db in
+                if try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0 {
+                    try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                    try db.execute(sql: "VACUUM")
+                }
+            }
             try JournalSchema.migrator.migrate(pool)
         } catch {
             throw .migrationFailed("\(path): \(error)")
@@ -296,6 +304,45 @@ public final class SQLiteJournal: Sendable {
     }
 
     // MARK: - Maintenance
+
+    /// Deletes events received before `cutoff` whose every delivery is done (delivered), with
+    /// their deliveries and attempt history, in chunks. Events with a pending delivery or a dead
+    /// letter stay. Events no route matched count as done.
+    /// - Returns: How many events were removed.
+    @discardableResult
+    public func pruneDeliveredEvents(receivedBefore cutoff: Date, chunk: Int = 5000) async throws(JournalError) -> Int {
+        let before = Timestamps.format(cutoff)
+        var total = 0
+        do {
+            while true {
+                let removed = try await pool.write { db -> Int in
+                    let seqs = try Int64.fetchAll(
+                        db,
+                        sql: """
+                        SELECT seq FROM events e WHERE e.received_at < ?
+                        AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_seq = e.seq AND x.state != 'delivered')
+                        ORDER BY seq LIMIT ?
+                        """,
+                        arguments: [before, chunk]
+                    )
+                    guard !seqs.isEmpty else { return 0 }
+                    let list = seqs.map(String.init).joined(separator: ",")
+                    try db.execute(sql: "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq IN (\(list)))")
+                    try db.execute(sql: "DELETE FROM deliveries WHERE event_seq IN (\(list))")
+                    try db.execute(sql: "DELETE FROM events WHERE seq IN (\(list))")
+                    return seqs.count
+                }
+                total += removed
+                if removed < chunk { break }
+            }
+            if total > 0 {
+                try await pool.write { db in try db.execute(sql: "PRAGMA incremental_vacuum(2000)") }
+            }
+            return total
+        } catch {
+            throw .writeFailed("\(error)")
+        }
+    }
 
     /// Forgets dedup keys older than the dedup window.
     /// - Returns: How many keys were removed.
