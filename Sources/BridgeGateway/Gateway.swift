@@ -54,7 +54,7 @@ public final class Gateway: Service {
             let sink = definition.makeSink(name: name, dataDirectory: config.dataDirectory, logger: logger)
             dispatchers.append(Dispatcher(
                 sink: sink, journal: journal, signal: signal, retry: definition.retry,
-                batchSize: definition.batchSize, logger: logger
+                batchSize: definition.batchSize, perDeviceOrder: definition.ordering == .perDevice, logger: logger
             ))
         }
         self.dispatchers = dispatchers
@@ -127,7 +127,11 @@ public final class Gateway: Service {
         // Graceful shutdown runs in reverse order: ingress first, dispatchers last.
         let pollerServices: [any Service] = pollers.keys.sorted().compactMap { pollers[$0] }
         let services: [any Service] = [JournalMaintenance(journal: journal, retention: config.journal.retention, logger: logger), backpressure] + dispatchers + pollerServices + [adminApp, ingressApp]
-        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        // A sink stuck in a write must not keep the process from stopping: after the timeout the
+        // rest is cancelled; what was not delivered stays pending in the journal.
+        groupConfiguration.maximumGracefulShutdownDuration = config.shutdownTimeout
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         await thingSpaceClient?.logout()
         do { try journal.close() } catch { logger.error("closing the journal failed", metadata: ["error": "\(error)"]) }

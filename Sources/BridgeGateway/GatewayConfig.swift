@@ -24,8 +24,11 @@ public struct GatewayConfig: Sendable, Decodable {
     public var journal: JournalConfig
     /// How to reach ThingSpace's REST API, for the poller and `register`. Absent: callbacks only.
     public var thingspace: ThingSpaceConfig?
+    /// How long graceful shutdown may take (sinks flushing) before what is left is cancelled;
+    /// undelivered events stay pending in the journal. Default 30s.
+    public var shutdownTimeout: Duration
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case ingress, admin, dataDir, routesDir, accounts, sinks, routing, journal, thingspace }
+    enum CodingKeys: String, CodingKey, CaseIterable { case ingress, admin, dataDir, routesDir, accounts, sinks, routing, journal, thingspace, shutdownTimeout }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -38,6 +41,7 @@ public struct GatewayConfig: Sendable, Decodable {
         routing = try container.decodeIfPresent(RoutingConfig.self, forKey: .routing) ?? RoutingConfig()
         journal = try container.decodeIfPresent(JournalConfig.self, forKey: .journal) ?? JournalConfig()
         thingspace = try container.decodeIfPresent(ThingSpaceConfig.self, forKey: .thingspace)
+        shutdownTimeout = try container.decodeIfPresent(ConfigDuration.self, forKey: .shutdownTimeout)?.duration ?? .seconds(30)
         if accounts.isEmpty {
             throw DecodingError.dataCorruptedError(forKey: .accounts, in: container, debugDescription: "at least one account is needed")
         }

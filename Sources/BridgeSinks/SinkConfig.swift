@@ -26,14 +26,23 @@ public struct SinkDefinition: Sendable, Decodable {
     public var retry: RetryPolicy
     /// At most this many deliveries are handed to the sink at once. Default 256.
     public var batchSize: Int
+    /// `perDevice`: a device's next event is not delivered before the previous one is done or
+    /// dead-lettered. `none` (default): deliver in parallel, in batches.
+    public var ordering: Ordering
 
-    public init(kind: Kind, retry: RetryPolicy = RetryPolicy(), batchSize: Int = 256) {
+    public enum Ordering: String, Sendable, Decodable {
+        case none
+        case perDevice
+    }
+
+    public init(kind: Kind, retry: RetryPolicy = RetryPolicy(), batchSize: Int = 256, ordering: Ordering = .none) {
         self.kind = kind
         self.retry = retry
         self.batchSize = batchSize
+        self.ordering = ordering
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case type, retry, batchSize }
+    enum CodingKeys: String, CodingKey, CaseIterable { case type, retry, batchSize, ordering }
 
     static let knownTypes = ["file"]
 
@@ -51,6 +60,7 @@ public struct SinkDefinition: Sendable, Decodable {
         }
         self.retry = try container.decodeIfPresent(RetryConfig.self, forKey: .retry)?.policy ?? RetryPolicy()
         self.batchSize = try container.decodeIfPresent(Int.self, forKey: .batchSize) ?? 256
+        self.ordering = try container.decodeIfPresent(Ordering.self, forKey: .ordering) ?? .none
         guard (1...10_000).contains(batchSize) else {
             throw DecodingError.dataCorruptedError(forKey: .batchSize, in: container, debugDescription: "batchSize must be between 1 and 10000")
         }

@@ -115,3 +115,32 @@ import ThingSpace
         }
     }
 }
+
+@Suite struct OrderingTests {
+    @Test func perDeviceOrderHoldsBackADevicesLaterEventsOnly() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            let entries = [(1, "A"), (2, "A"), (3, "B"), (4, "A")].map { n, device in
+                JournalEntry(event: DeadLetterTests.event(n, device: device), deliveries: [.init(route: "r", sink: "s")])
+            }
+            _ = try await journal.append(entries)
+            // Unordered: everything due at once. Ordered: each device's oldest only.
+            #expect(try await journal.dueDeliveries(sink: "s", limit: 10).map(\.subject) == ["A", "A", "B", "A"])
+            let ordered = try await journal.dueDeliveries(sink: "s", limit: 10, perDeviceOrder: true)
+            #expect(ordered.map(\.subject) == ["A", "B"])
+
+            // A's first event fails and waits for its retry: A's others wait too, B does not.
+            try await journal.markRetry(ordered[0].deliveryID, error: "down", retryAt: Date().addingTimeInterval(3600))
+            try await journal.markDelivered([ordered[1].deliveryID])
+            #expect(try await journal.dueDeliveries(sink: "s", limit: 10, perDeviceOrder: true).isEmpty)
+            #expect(try await journal.dueDeliveries(sink: "s", limit: 10).count == 2)
+
+            // Once it is dead-lettered, A's next event goes.
+            try await journal.markDead(ordered[0].deliveryID, error: "gave up")
+            let next = try await journal.dueDeliveries(sink: "s", limit: 10, perDeviceOrder: true)
+            #expect(next.count == 1)
+            #expect(try BridgeEvent.decode(next[0].eventJSON).data.text == "m2")
+            try journal.close()
+        }
+    }
+}

@@ -39,3 +39,33 @@ struct DeliveryTests {
         }
     }
 }
+
+@Suite(.timeLimit(.minutes(2)))
+struct IsolationTests {
+    static let sinks = """
+          archive:
+            type: file
+            path: "archive.jsonl"
+          stuck:
+            type: file
+            path: "stuck.fifo"
+      """
+    static let routes = ["all.yaml": "routes:\n  - name: everything\n    to: [archive, stuck]\n"]
+
+    @Test func aHangingSinkDoesNotHoldBackAnother() async throws {
+        try await GatewayHarness.with(routes: Self.routes, sinks: Self.sinks, routing: "shutdownTimeout: 2s") { gateway in
+            // A FIFO with no reader: the stuck sink's open(2) blocks in the kernel.
+            let fifo = gateway.directory.appending("data/stuck.fifo").path
+            #expect(mkfifo(fifo, 0o644) == 0)
+            for n in 0..<20 {
+                #expect(try await gateway.post(GatewayHarness.callbackBody(requestID: "iso-\(n)")).status == 200)
+            }
+            let archive = gateway.directory.appending("data/archive.jsonl")
+            #expect(await eventually(timeout: .seconds(5)) { (try? readJSONLines(archive).count) == 20 })
+            let stats = try await gateway.gateway.journal.stats()
+            #expect(stats.deliveredBySink["archive"] == 20)
+            #expect(stats.pendingBySink["stuck"] == 20)
+            // Shutdown (when this closure returns) must still finish, within shutdownTimeout.
+        }
+    }
+}

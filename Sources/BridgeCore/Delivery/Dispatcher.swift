@@ -55,6 +55,7 @@ public struct Dispatcher: Service {
     let signal: DeliverySignal
     let retry: RetryPolicy
     let batchSize: Int
+    let perDeviceOrder: Bool
     let idleInterval: Duration
     let logger: Logger
 
@@ -64,11 +65,13 @@ public struct Dispatcher: Service {
     ///   - signal: Signalled after commits that create deliveries for this sink.
     ///   - retry: The retry policy.
     ///   - batchSize: At most this many deliveries per `deliver` call. Default 256.
+    ///   - perDeviceOrder: Keep each device's events in order for this sink. Default false.
     ///   - idleInterval: How often to look for due retries when nothing signals. Default 250 ms.
     public init(
         sink: any Sink, journal: SQLiteJournal, signal: DeliverySignal, retry: RetryPolicy = RetryPolicy(),
-        batchSize: Int = 256, idleInterval: Duration = .milliseconds(250), logger: Logger
+        batchSize: Int = 256, perDeviceOrder: Bool = false, idleInterval: Duration = .milliseconds(250), logger: Logger
     ) {
+        self.perDeviceOrder = perDeviceOrder
         self.sink = sink
         self.journal = journal
         self.signal = signal
@@ -87,7 +90,8 @@ public struct Dispatcher: Service {
         for await _ in signal.stream.cancelOnGracefulShutdown() {
             await drainDue()
         }
-        await sink.close()
+        // After a shutdown timeout (cancelled) the sink may be stuck; do not wait on it again.
+        if !Task.isCancelled { await sink.close() }
         logger.info("dispatcher stopped")
     }
 
@@ -96,7 +100,7 @@ public struct Dispatcher: Service {
         while !Task.isCancelled {
             let due: [PendingDelivery]
             do {
-                due = try await journal.dueDeliveries(sink: sink.name, limit: batchSize)
+                due = try await journal.dueDeliveries(sink: sink.name, limit: batchSize, perDeviceOrder: perDeviceOrder)
             } catch {
                 logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
                 return

@@ -44,6 +44,7 @@ enum JournalSchema {
                 CREATE INDEX deliveries_due ON deliveries (sink, next_attempt_at, id) WHERE state = 'pending';
                 CREATE INDEX deliveries_event ON deliveries (event_seq);
                 CREATE INDEX deliveries_dead ON deliveries (sink, dead_at) WHERE state = 'dead';
+                CREATE INDEX deliveries_device ON deliveries (sink, subject, id) WHERE state = 'pending';
                 """)
             // Every failed attempt of a delivery, for the dead-letter history. Kept with the delivery.
             try db.execute(sql: """

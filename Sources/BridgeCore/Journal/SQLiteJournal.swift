@@ -210,8 +210,14 @@ public final class SQLiteJournal: Sendable {
     // MARK: - Outbox
 
     /// The oldest deliveries of a sink that are due now, oldest first.
-    public func dueDeliveries(sink: String, limit: Int, now: Date = Date()) async throws(JournalError) -> [PendingDelivery] {
+    /// - Parameter perDeviceOrder: Return only each device's oldest pending delivery, so a
+    ///   device's next event is not handed to the sink before the previous one is delivered or
+    ///   dead-lettered (a retrying delivery holds back the device's later ones, not other devices).
+    public func dueDeliveries(sink: String, limit: Int, now: Date = Date(), perDeviceOrder: Bool = false) async throws(JournalError) -> [PendingDelivery] {
         let cutoff = now.timeIntervalSince1970
+        let orderCondition = perDeviceOrder
+            ? "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.sink = d.sink AND p.subject = d.subject AND p.state = 'pending' AND p.id < d.id)"
+            : ""
         do {
             return try await pool.read { db in
                 let rows = try Row.fetchAll(
@@ -219,7 +225,7 @@ public final class SQLiteJournal: Sendable {
                     sql: """
                     SELECT d.id, d.sink, d.route, d.attempts, d.subject, e.id AS event_id, e.body
                     FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                    WHERE d.sink = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
+                    WHERE d.sink = ? AND d.state = 'pending' AND d.next_attempt_at <= ? \(orderCondition)
                     ORDER BY d.id LIMIT ?
                     """,
                     arguments: [sink, cutoff, limit]

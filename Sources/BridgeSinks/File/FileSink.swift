@@ -6,6 +6,7 @@ import BridgeCore
 import Dispatch
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -131,11 +132,20 @@ final class FileWriter: @unchecked Sendable {
         for file in openFiles.values { _ = close(file.descriptor) }
     }
 
+    /// Runs the writes on the queue. When the calling task is cancelled (shutdown ran out of
+    /// time) the caller gets failures at once, even if a write is stuck in the kernel (a FIFO
+    /// with no reader, a hung network file system); the stuck write finishes or not on its own.
     func perform(_ writes: [Write]) async -> [Result<Void, FileSinkError>] {
-        await withCheckedContinuation { continuation in
-            queue.async {
-                continuation.resume(returning: writes.map { self.append($0) })
+        let waiter = ResumeOnce<[Result<Void, FileSinkError>]>()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiter.install(continuation)
+                queue.async {
+                    waiter.resume(returning: writes.map { self.append($0) })
+                }
             }
+        } onCancel: {
+            waiter.resume(returning: writes.map { .failure(FileSinkError(operation: "cancelled", path: $0.path, code: ECANCELED)) })
         }
     }
 
@@ -252,5 +262,43 @@ final class FileWriter: @unchecked Sendable {
         guard descriptor >= 0 else { throw FileSinkError(operation: "open directory", path: directory, code: errno) }
         defer { _ = close(descriptor) }
         guard fsync(descriptor) == 0 else { throw FileSinkError(operation: "fsync directory", path: directory, code: errno) }
+    }
+}
+
+/// A continuation that is resumed at most once, by whichever of two paths comes first.
+final class ResumeOnce<Value: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Value, Never>?
+        var early: Value?
+        var isDone = false
+    }
+
+    private let state = Mutex(State())
+
+    func install(_ continuation: CheckedContinuation<Value, Never>) {
+        let early: Value? = state.withLock { state in
+            if let early = state.early {
+                state.early = nil
+                return early
+            }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(returning: early) }
+    }
+
+    func resume(returning value: Value) {
+        let continuation: CheckedContinuation<Value, Never>? = state.withLock { state in
+            guard !state.isDone else { return nil }
+            state.isDone = true
+            guard let continuation = state.continuation else {
+                // Cancelled before the continuation was installed: hand the value to `install`.
+                state.early = value
+                return nil
+            }
+            state.continuation = nil
+            return continuation
+        }
+        continuation?.resume(returning: value)
     }
 }
