@@ -49,6 +49,7 @@ routes-check: build
 bench: deps
 	$(SWIFT) build -c release --product DrainBenchmark
 	.build/release/DrainBenchmark 100000 3
+	bash Benchmarks/ingress/run.sh 10
 
 clean:
 	rm -rf .build $(DEMO_DATA)

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark: durable callbacks per second and ack latency, beside nginx answering a static 200,
+# with wrk, on this machine, in the same run. Prints a Markdown table. Not a test.
+#
+# Usage: Benchmarks/ingress/run.sh [seconds per run, default 10]
+# Installs nginx and wrk from Debian when missing; builds thingbridge in release mode.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+duration="${1:-10}"
+SUDO=""; [[ "$(id -u)" == "0" ]] || SUDO=sudo
+
+if ! command -v wrk >/dev/null || { ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; }; then
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx-light wrk >/dev/null
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+(cd "$repo" && swift build -c release --product thingbridge >/dev/null)
+binary="$repo/.build/release/thingbridge"
+
+work="$(mktemp -d -t tb-ingress-bench.XXXXXX)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+nginx_port="$(free_port)"; bridge_port="$(free_port)"; admin_port="$(free_port)"
+cleanup() {
+    [[ -n "${bridge_pid:-}" ]] && kill -TERM "$bridge_pid" 2>/dev/null && wait "$bridge_pid" 2>/dev/null || true
+    [[ -f "$work/nginx.pid" ]] && kill -QUIT "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# nginx: a static 200 for any POST, the fastest possible "acknowledgement" on this machine.
+mkdir -p "$work/nginx"
+cat > "$work/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx;
+    proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location / { client_body_buffer_size 16k; return 200 '{"duplicate":false}'; }
+    }
+}
+CONF
+"$NGINX" -c "$work/nginx.conf"
+
+# thingbridge: one account, a file sink, every event journaled (fsync) before the 200.
+mkdir -p "$work/routes"
+printf 'routes:\n  - name: all\n    to: [archive]\n' > "$work/routes/all.yaml"
+cat > "$work/thingbridge.yaml" <<CONF
+ingress: { listen: "127.0.0.1:$bridge_port" }
+admin: { listen: "127.0.0.1:$admin_port" }
+dataDir: "$work/data"
+routesDir: "$work/routes"
+accounts:
+  - name: "0000123456-00001"
+    callback: { username: thingspace, password: bench-secret }
+sinks:
+  archive: { type: file, path: "archive.jsonl", maxFileSize: 1GiB }
+CONF
+"$binary" serve --config "$work/thingbridge.yaml" --log-level error > "$work/serve.log" 2>&1 &
+bridge_pid=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null && break; sleep 0.1; done
+
+# Every request is a distinct MO SMS (unique requestId), so each is a real journal commit.
+cat > "$work/post.lua" <<'LUA'
+local counter = 0
+local thread_id = 0
+function setup(thread) thread:set("id", thread_id); thread_id = thread_id + 1 end
+function init(args) counter = 0 end
+request = function()
+    counter = counter + 1
+    local body = string.format('{"username":"thingspace","password":"bench-secret","requestId":"bench-%d-%d-%d","deviceIds":[{"id":"7022895555","kind":"mdn"},{"id":"60E5F99D","kind":"esn"}],"smsMessage":"temp=21.5;door=closed","callbackCount":1,"maxCallbackThreshold":4}', id, counter, math.random(1000000000))
+    return wrk.format("POST", "/callbacks/thingspace/0000123456-00001", {["Content-Type"] = "application/json"}, body)
+end
+LUA
+
+run() { # name url connections
+    local out
+    out="$(wrk -t "$(( $3 < 2 ? 1 : 2 ))" -c "$3" -d "${duration}s" --latency -s "$work/post.lua" "$2" 2>&1)"
+    local rps p50 p99 errors
+    rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
+    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+    errors="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
+    printf '| %s | %s | %.0f | %s | %s | %s |\n' "$1" "$3" "$rps" "$p50" "$p99" "${errors:-0}"
+}
+
+echo ""
+echo "Ingress, ${duration}s per run, $(nproc) cores, wrk on the same machine"
+echo ""
+echo "| server | connections | requests/s | p50 | p99 | non-2xx |"
+echo "|---|---:|---:|---:|---:|---:|"
+for c in 1 16 64; do
+    run "nginx static 200 (reference)" "http://127.0.0.1:$nginx_port/callbacks/thingspace/0000123456-00001" "$c"
+    run "thingbridge, durable (fsync) 200" "http://127.0.0.1:$bridge_port/callbacks/thingspace/0000123456-00001" "$c"
+done
+rss_kib="$(awk '/VmRSS/ {print $2}' "/proc/$bridge_pid/status")"
+events="$(curl -s "http://127.0.0.1:$admin_port/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')"
+echo ""
+echo "thingbridge after the runs: RSS $(( rss_kib / 1024 )) MiB, $events events journaled"

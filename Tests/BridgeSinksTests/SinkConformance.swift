@@ -1,0 +1,90 @@
+import BridgeCore
+import BridgeSinks
+import Foundation
+import Logging
+import Testing
+import TestSupport
+import ThingSpace
+
+/// What every sink must do, checked the same way for each (modelled on Vector's
+/// `assert_sink_compliance`): deliver a batch and report each item delivered; report a
+/// transient failure as retriable (never delivered, never thrown); deliver the same items after
+/// it heals; accept an empty batch; close.
+///
+/// A sink's test supplies how to read what arrived and how to break and heal it for real.
+struct SinkConformance {
+    var makeSink: @Sendable () -> any Sink
+    /// The event ids the destination holds now (as many times as they arrived).
+    var received: @Sendable () throws -> [String]
+    /// Makes the destination fail transiently (a real fault, not a flag in the sink).
+    var breakDestination: @Sendable () throws -> Void
+    var healDestination: @Sendable () throws -> Void
+
+    static func items(_ range: ClosedRange<Int>, tag: String) throws -> [SinkItem] {
+        try range.map { n in
+            let event = EventNormalizer.normalize(
+                MOSMSCallback(requestID: "\(tag)-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: "70228955\(n % 10)0")], text: "\(tag) \(n)"),
+                account: "0000123456-00001", channel: .callback, receivedAt: Date()
+            )
+            return SinkItem(deliveryID: Int64(n), route: "conformance", attempt: 1, event: event, eventJSON: try event.jsonData())
+        }
+    }
+
+    func run() async throws {
+        let sink = makeSink()
+
+        // Delivers, and reports one outcome per item, in order.
+        let batch = try Self.items(1...25, tag: "ok")
+        let outcomes = await sink.deliver(batch)
+        #expect(outcomes == Array(repeating: .delivered, count: batch.count), "sink \(sink.name): every item delivered")
+        #expect(Set(try received()).isSuperset(of: batch.map(\.event.id)), "sink \(sink.name): the destination has them")
+
+        // An empty batch is fine.
+        #expect(await sink.deliver([]).isEmpty)
+
+        // A transient failure is reported, item by item, as retriable.
+        try breakDestination()
+        let failing = try Self.items(26...30, tag: "retry")
+        let failed = await sink.deliver(failing)
+        #expect(failed.count == failing.count)
+        #expect(failed.allSatisfy { if case .retriable = $0 { true } else { false } }, "sink \(sink.name): transient failure → retriable, got \(failed)")
+        #expect(Set(try received()).isDisjoint(with: failing.map(\.event.id)), "sink \(sink.name): nothing half-delivered")
+
+        // Once healed, the same items go through.
+        try healDestination()
+        let retried = await sink.deliver(failing)
+        #expect(retried == Array(repeating: .delivered, count: failing.count), "sink \(sink.name): delivered after healing")
+        let ids = try received()
+        #expect(Set(ids).isSuperset(of: (batch + failing).map(\.event.id)))
+        #expect(ids.count == Set(ids).count, "sink \(sink.name): no duplicates from the failed attempt")
+
+        await sink.close()
+    }
+}
+
+@Suite struct SinkConformanceTests {
+    @Test func fileSinkConforms() async throws {
+        try await withTemporaryDirectory { directory in
+            let file = directory.appending("conformance.jsonl")
+            let logger = Logger(label: "conformance")
+            try await SinkConformance(
+                makeSink: { FileSink(name: "file", config: FileSinkConfig(path: "conformance.jsonl"), dataDirectory: directory.url, logger: logger) },
+                received: { try readJSONLines(file).compactMap { $0["id"] as? String } },
+                breakDestination: {
+                    // The file becomes immutable: writes fail with EPERM, even for root, even on an open descriptor.
+                    try Self.chattr("+i", file.path)
+                },
+                healDestination: { try Self.chattr("-i", file.path) }
+            ).run()
+        }
+    }
+
+    static func chattr(_ flag: String, _ path: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
+        process.arguments = [flag, path]
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "chattr \(flag) failed (the file system must support it)")
+    }
+}
