@@ -1,5 +1,6 @@
-import BridgeCore
+@testable import BridgeCore
 import BridgeSinks
+import Synchronization
 import Foundation
 import Logging
 import Testing
@@ -86,5 +87,54 @@ struct SinkConformance {
         try process.run()
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "chattr \(flag) failed (the file system must support it)")
+    }
+}
+
+/// Retry timing with an injected clock: no test sleeps for a backoff.
+@Suite struct RetryTimingTests {
+    final class Clock: Sendable {
+        private let current = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+        var now: Date { current.withLock { $0 } }
+        func advance(_ seconds: Double) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    }
+
+    @Test func failuresWaitTheirBackoffOnTheInjectedClockThenDeadLetter() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = Clock()
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            let file = directory.appending("out.jsonl")
+            try directory.write("", to: "out.jsonl")
+            let sink = FileSink(name: "file", config: FileSinkConfig(path: "out.jsonl"), dataDirectory: directory.url, logger: Logger(label: "t"))
+            let policy = RetryPolicy(base: .seconds(10), cap: .seconds(40), maxAttempts: 4)
+            let dispatcher = Dispatcher(
+                sink: sink, journal: journal, signal: DeliverySignal(), retry: policy, logger: Logger(label: "t"), now: { clock.now }
+            )
+            let event = try SinkConformance.items(1...1, tag: "timing")[0].event
+            // Enqueued "now" on the injected clock.
+            _ = try await journal.append([JournalEntry(event: event, deliveries: [.init(route: "r", sink: "file")])])
+            try SinkConformanceTests.chattr("+i", file.path)
+            defer { try? SinkConformanceTests.chattr("-i", file.path) }
+
+            // Attempt n fails; the next is due within min(cap, base × 2^(n-1)) on the clock, not before.
+            var ceilings: [Double] = []
+            for attempt in 1...3 {
+                await dispatcher.drainDue()
+                let ceiling = min(40, 10 * pow(2, Double(attempt - 1)))
+                ceilings.append(ceiling)
+                // Failed, and scheduled no later than the ceiling on the injected clock.
+                let scheduled = try await journal.dueDeliveries(sink: "file", limit: 10, now: clock.now.addingTimeInterval(ceiling))
+                #expect(scheduled.count == 1)
+                #expect(scheduled.first?.attempts == attempt)
+                clock.advance(ceiling + 0.001)
+            }
+            #expect(ceilings == [10, 20, 40])
+            // The fourth failure exhausts the policy: dead letter with its reason and history.
+            await dispatcher.drainDue()
+            let letters = try await journal.deadLetters()
+            #expect(letters.count == 1)
+            #expect(letters.first?.reason.contains("retries exhausted after 4 attempts") == true)
+            #expect(try await journal.deadLetter(id: letters[0].id)?.attempts.map(\.outcome) == ["retry", "retry", "retry", "dead"])
+            try journal.close()
+        }
     }
 }

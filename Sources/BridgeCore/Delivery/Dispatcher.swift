@@ -58,6 +58,8 @@ public struct Dispatcher: Service {
     let perDeviceOrder: Bool
     let idleInterval: Duration
     let logger: Logger
+    /// The clock retries are scheduled and found by (tests move it instead of sleeping).
+    let now: @Sendable () -> Date
 
     /// - Parameters:
     ///   - sink: The sink to feed.
@@ -69,8 +71,10 @@ public struct Dispatcher: Service {
     ///   - idleInterval: How often to look for due retries when nothing signals. Default 250 ms.
     public init(
         sink: any Sink, journal: SQLiteJournal, signal: DeliverySignal, retry: RetryPolicy = RetryPolicy(),
-        batchSize: Int = 256, perDeviceOrder: Bool = false, idleInterval: Duration = .milliseconds(250), logger: Logger
+        batchSize: Int = 256, perDeviceOrder: Bool = false, idleInterval: Duration = .milliseconds(250), logger: Logger,
+        now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.now = now
         self.perDeviceOrder = perDeviceOrder
         self.sink = sink
         self.journal = journal
@@ -100,7 +104,7 @@ public struct Dispatcher: Service {
         while !Task.isCancelled {
             let due: [PendingDelivery]
             do {
-                due = try await journal.dueDeliveries(sink: sink.name, limit: batchSize, perDeviceOrder: perDeviceOrder)
+                due = try await journal.dueDeliveries(sink: sink.name, limit: batchSize, now: now(), perDeviceOrder: perDeviceOrder)
             } catch {
                 logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
                 return
@@ -168,7 +172,7 @@ public struct Dispatcher: Service {
                 } else {
                     let wait = retry.delay(afterAttempts: attempts)
                     let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
-                    try await journal.markRetry(pending.deliveryID, error: reason, retryAt: Date().addingTimeInterval(seconds))
+                    try await journal.markRetry(pending.deliveryID, error: reason, retryAt: now().addingTimeInterval(seconds))
                     Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "retried")]).increment()
                     logger.warning("delivery failed, will retry", metadata: ["event": "\(pending.eventID)", "attempt": "\(attempts)", "retry_in": "\(wait)", "reason": "\(reason)"])
                 }
