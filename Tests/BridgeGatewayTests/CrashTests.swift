@@ -35,16 +35,6 @@ struct CrashTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Makes the sink's file refuse writes (EPERM, even for root) or accept them again.
-    static func setImmutable(_ path: String, _ on: Bool) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
-        process.arguments = [on ? "+i" : "-i", path]
-        process.standardError = FileHandle.nullDevice
-        try? process.run()
-        process.waitUntilExit()
-    }
-
     static func canMakeImmutable(in directory: TemporaryDirectory) throws -> Bool {
         let probe = try directory.write("x", to: "probe")
         setImmutable(probe.path, true)
@@ -126,9 +116,9 @@ struct CrashTests {
                 // The sink fails part of the time: its file refuses writes for random stretches.
                 let flaky = Task {
                     while !Task.isCancelled {
-                        Self.setImmutable(sinkFile.path, true)
+                        setImmutable(sinkFile.path, true)
                         try? await Task.sleep(for: .milliseconds(Int.random(in: 50...250)))
-                        Self.setImmutable(sinkFile.path, false)
+                        setImmutable(sinkFile.path, false)
                         try? await Task.sleep(for: .milliseconds(Int.random(in: 50...250)))
                     }
                 }
@@ -164,7 +154,7 @@ struct CrashTests {
                 }
                 flaky.cancel()
                 _ = await flaky.value
-                Self.setImmutable(sinkFile.path, false)
+                setImmutable(sinkFile.path, false)
 
                 // A last start, left alone: everything pending must be delivered, the queue drained.
                 let child = try await Self.start(config: config, directory: directory, round: rounds + 1)
