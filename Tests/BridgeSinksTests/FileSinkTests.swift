@@ -88,3 +88,22 @@ import ThingSpace
         #expect(sink.path(for: try Self.item(1, account: "..")) == "/data/_/x.jsonl")
     }
 }
+
+@Suite struct FileSinkCrashRecoveryTests {
+    @Test func aPartialLineLeftByACrashIsCutBeforeAppending() async throws {
+        try await withTemporaryDirectory { directory in
+            let file = directory.appending("e.jsonl")
+            let whole = try FileSinkTests.item(1).eventJSON
+            // What a kill in the middle of a write leaves: one whole line, then half of the next.
+            var bytes = Data(whole)
+            bytes.append(0x0A)
+            bytes.append(try FileSinkTests.item(2).eventJSON.prefix(40))
+            try bytes.write(to: file)
+            let sink = FileSink(name: "s", config: FileSinkConfig(path: "e.jsonl"), dataDirectory: directory.url, logger: Logger(label: "t"))
+            #expect(await sink.deliver([try FileSinkTests.item(2)]) == [.delivered])
+            await sink.close()
+            let lines = try readJSONLines(file)
+            #expect(lines.compactMap { ($0["data"] as? [String: Any])?["text"] as? String } == ["message 1", "message 2"])
+        }
+    }
+}

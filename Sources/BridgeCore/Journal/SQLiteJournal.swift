@@ -220,16 +220,13 @@ public final class SQLiteJournal: Sendable {
             : ""
         do {
             return try await pool.read { db in
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: """
+                let statement = try db.cachedStatement(sql: """
                     SELECT d.id, d.sink, d.route, d.attempts, d.subject, e.id AS event_id, e.body
                     FROM deliveries d JOIN events e ON e.seq = d.event_seq
                     WHERE d.sink = ? AND d.state = 'pending' AND d.next_attempt_at <= ? \(orderCondition)
                     ORDER BY d.id LIMIT ?
-                    """,
-                    arguments: [sink, cutoff, limit]
-                )
+                    """)
+                let rows = try Row.fetchAll(statement, arguments: [sink, cutoff, limit])
                 return rows.map { row in
                     PendingDelivery(
                         deliveryID: row["id"], sink: row["sink"], route: row["route"], attempts: row["attempts"],
@@ -248,12 +245,10 @@ public final class SQLiteJournal: Sendable {
         let when = Timestamps.format(date)
         do {
             try await pool.write { db in
-                for id in ids {
-                    try db.execute(
-                        sql: "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?",
-                        arguments: [when, id]
-                    )
-                }
+                let update = try db.cachedStatement(
+                    sql: "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?"
+                )
+                for id in ids { try update.execute(arguments: [when, id]) }
             }
         } catch {
             throw .writeFailed("\(error)")

@@ -197,7 +197,7 @@ final class FileWriter: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: directory) {
             try makeDirectories(directory)
         }
-        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        let descriptor = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw FileSinkError(operation: "open", path: path, code: errno) }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
@@ -206,9 +206,38 @@ final class FileWriter: @unchecked Sendable {
             throw FileSinkError(operation: "stat", path: path, code: code)
         }
         if !existed { try syncDirectory(directory) }
-        let file = OpenFile(descriptor: descriptor, size: Int(info.st_size))
+        var size = Int(info.st_size)
+        if size > 0 {
+            // A crash in the middle of a write can leave a partial last line. It was never reported
+            // delivered, so it will be written again: cut it off, or the next line would be glued to it.
+            let whole = try endOfLastWholeLine(descriptor, size: size, path: path)
+            if whole < size {
+                guard ftruncate(descriptor, off_t(whole)) == 0, fsync(descriptor) == 0 else {
+                    let code = errno
+                    _ = close(descriptor)
+                    throw FileSinkError(operation: "truncate partial line", path: path, code: code)
+                }
+                size = whole
+            }
+        }
+        let file = OpenFile(descriptor: descriptor, size: size)
         openFiles[path] = file
         return file
+    }
+
+    /// The length of the file up to and including its last newline (0 when it has none).
+    private func endOfLastWholeLine(_ descriptor: Int32, size: Int, path: String) throws -> Int {
+        var end = size
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while end > 0 {
+            let start = max(0, end - buffer.count)
+            let count = end - start
+            let read = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count, off_t(start)) }
+            guard read == count else { throw FileSinkError(operation: "read", path: path, code: read < 0 ? errno : EIO) }
+            if let index = buffer[0..<count].lastIndex(of: 0x0A) { return start + index + 1 }
+            end = start
+        }
+        return 0
     }
 
     private func closeFile(_ path: String) {
