@@ -78,9 +78,7 @@ struct CallbackController: Sendable {
         if backpressure.isOn {
             // ThingSpace queues the message; the poller collects it once the backlog is down.
             reject("backpressure")
-            var response = Response.json(status: .serviceUnavailable, ["error": "back-pressure: the gateway's backlog is full, retry later"])
-            response.headers[.retryAfter] = "\(backpressure.settings.retryAfter.components.seconds)"
-            return response
+            return .unavailable("back-pressure: the gateway's backlog is full, retry later", retryAfter: backpressure.settings.retryAfter)
         }
         Counter(label: "thingbridge_received_total", dimensions: [("channel", "callback")]).increment()
         let message: MOSMSCallback
@@ -114,9 +112,7 @@ struct CallbackController: Sendable {
         Counter(label: "thingbridge_journal_errors_total", dimensions: [("code", error.code)]).increment()
         logger.error("journal commit failed; answered 503 so ThingSpace keeps the message queued", metadata: ["account": "\(account)", "error": "\(error)"])
         pollers[account]?.requestDrain()
-        var response = Response.json(status: .serviceUnavailable, ["error": "journal unavailable, retry later"])
-        response.headers[.retryAfter] = "5"
-        return response
+        return .unavailable("journal unavailable, retry later", retryAfter: .seconds(5))
     }
 
     private func reject(_ reason: String) {
@@ -125,6 +121,13 @@ struct CallbackController: Sendable {
 }
 
 extension Response {
+    /// 503 with `Retry-After`: ThingSpace keeps the message queued and the poller collects it.
+    static func unavailable(_ message: String, retryAfter: Duration) -> Response {
+        var response = Response.json(status: .serviceUnavailable, ["error": message])
+        response.headers[.retryAfter] = "\(retryAfter.components.seconds)"
+        return response
+    }
+
     /// A small JSON answer.
     static func json(status: HTTPResponse.Status, _ fields: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)

@@ -45,7 +45,7 @@ public final class Gateway: Service {
             from: config.routesDirectory, sinks: Set(config.sinks.keys), unmatched: config.routing.unmatched
         )
         try FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
-        journal = try SQLiteJournal(path: config.journalPath, dedupWindow: config.journal.dedupWindow)
+        journal = try config.openJournal()
         var signals: [String: DeliverySignal] = [:]
         var dispatchers: [Dispatcher] = []
         for (name, definition) in config.sinks.sorted(by: { $0.key < $1.key }) {

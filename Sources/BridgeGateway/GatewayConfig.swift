@@ -66,6 +66,11 @@ public struct GatewayConfig: Sendable, Decodable {
         journal.path.hasPrefix("/") ? journal.path : dataDirectory.appendingPathComponent(journal.path).path
     }
 
+    /// Opens the journal this config names, with its dedup window (gateway, `status`, `dlq`).
+    public func openJournal() throws(JournalError) -> SQLiteJournal {
+        try SQLiteJournal(path: journalPath, dedupWindow: journal.dedupWindow)
+    }
+
     /// Applies `--listen`, `--admin-listen`, `--data` (or `THINGBRIDGE_*`) over the file.
     public mutating func apply(_ overrides: Overrides) {
         if let listen = overrides.listen { ingress.listen = listen }

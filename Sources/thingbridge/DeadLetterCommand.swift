@@ -59,7 +59,7 @@ struct DeadLetters: AsyncParsableCommand {
 
     static func openJournal(_ options: ConfigOptions) throws -> SQLiteJournal {
         let config = try options.load()
-        return try SQLiteJournal(path: config.journalPath, dedupWindow: config.journal.dedupWindow)
+        return try config.openJournal()
     }
 
     struct List: AsyncParsableCommand {

@@ -158,7 +158,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let journal = try SQLiteJournal(path: config.journalPath)
+        let journal = try config.openJournal()
         let stats = try await journal.stats()
         print("journal: \(config.journalPath)")
         print("events: \(stats.events) (unmatched \(stats.unmatchedEvents), duplicates seen \(stats.duplicatesSeen))")
