@@ -72,6 +72,8 @@ let package = Package(
             dependencies: [
                 "ThingSpace",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the journal's hot insert path only (Journal/RawStatement.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,7 +87,9 @@ let package = Package(
             name: "BridgeSinks",
             dependencies: [
                 "BridgeCore",
+                "RdKafka",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: upcoming
         ),
@@ -133,7 +137,11 @@ let package = Package(
         ),
         // Helpers shared by the test targets (temporary folders, polling with a deadline).
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport", swiftSettings: upcoming),
-        .testTarget(name: "RdKafkaTests", dependencies: ["RdKafka"], swiftSettings: upcoming),
+        .testTarget(
+            name: "RdKafkaTests",
+            dependencies: ["RdKafka", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "ThingSpaceTests", dependencies: ["ThingSpace"], swiftSettings: upcoming),
         .testTarget(
             name: "ThingSpaceSimulatorTests",
@@ -151,7 +159,15 @@ let package = Package(
             dependencies: ["BridgeCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "BridgeSinksTests", dependencies: ["BridgeSinks", "BridgeCore", "TestSupport"], swiftSettings: upcoming),
+        .testTarget(
+            name: "BridgeSinksTests",
+            dependencies: [
+                "BridgeSinks", "BridgeCore", "RdKafka", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "BridgeGatewayTests",
             dependencies: [

@@ -111,6 +111,11 @@ public struct AccountStats: Sendable, Codable, Equatable {
     public var acknowledged = 0
     /// Extra copies POSTed by the ``SimulatorFault/duplicatePushes(count:)`` fault.
     public var duplicatesPushed = 0
+    /// Strict final-page mode: messages of a final page removed by a call from another session
+    /// than the one it was served to (a client that restarted after receiving the page). If that
+    /// client had not stored the page, these messages are lost upstream: ThingSpace gives no way
+    /// to acknowledge a final page other than calling again.
+    public var finalPageTakenByAnotherSession = 0
 
     public init() {}
 }

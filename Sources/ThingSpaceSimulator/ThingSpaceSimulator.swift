@@ -174,6 +174,12 @@ public final class ThingSpaceSimulator: Service {
     /// Counters since start.
     public func stats() -> SimulatorStats { state.withLock { $0.stats } }
 
+    /// Strict final-page mode: the texts of final-page messages removed by a call from another
+    /// session than the one they were served to (see ``AccountStats/finalPageTakenByAnotherSession``).
+    public func finalPageTakenByAnotherSession(account: String) -> [String] {
+        state.withLock { $0.finalPageTakenByAnotherSession(account: account) }
+    }
+
     /// Switches a fault on (see ``SimulatorFault`` for how each behaves).
     public func inject(_ fault: SimulatorFault) {
         state.withLock { state in state.inject(fault, now: state.now()) }

@@ -38,6 +38,9 @@ import ThingSpace
             let path = directory.appending("journal.sqlite").path
             let journal = try SQLiteJournal(path: path)
             _ = try await journal.append([JournalEntry(event: Self.event(1), deliveries: [])])
+            // The connection that commits must fsync every commit (GRDB's pool sets NORMAL when it
+            // enables WAL; the journal sets FULL after it).
+            #expect(try journal.synchronousMode() == 2)
             try journal.close()
             // Inspect the file with an independent connection, as an operator's sqlite3 would.
             let queue = try DatabaseQueue(path: path)
@@ -46,7 +49,7 @@ import ThingSpace
             let autoVacuum = try await queue.read { try Int.fetchOne($0, sql: "PRAGMA auto_vacuum") }
             #expect(autoVacuum == 2)  // incremental
             let migrations = try await queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
-            #expect(migrations == ["v1-events-deliveries-dedup-quarantine"])
+            #expect(migrations == ["v1-events-deliveries-dedup-quarantine", "v2-integer-dedup-keys"])
         }
     }
 

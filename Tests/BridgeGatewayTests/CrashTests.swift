@@ -184,8 +184,19 @@ struct CrashTests {
                 #expect(!acked.isEmpty)
                 let missingCallbacks = acked.subtracting(requestIDs)
                 #expect(missingCallbacks.isEmpty, "acknowledged callbacks missing from the sink: \(missingCallbacks.sorted().prefix(10))")
+                // The one loss outside the gateway's control (README, "last-page window"): a kill
+                // after the last page of a drain was served and before it was committed; the next
+                // process's first call takes the page away. Anything missing must be exactly that:
+                // messages of a last page that the simulator saw taken by another session.
                 let missingQueued = Set(queuedTexts).subtracting(texts)
-                #expect(missingQueued.isEmpty, "drained messages missing from the sink: \(missingQueued.sorted().prefix(10))")
+                let takenByAnotherSession = Set(simulator.finalPageTakenByAnotherSession(account: GatewayHarness.account))
+                #expect(
+                    missingQueued.isSubset(of: takenByAnotherSession),
+                    "drained messages missing from the sink: \(missingQueued.subtracting(takenByAnotherSession).sorted().prefix(10))"
+                )
+                if !missingQueued.isEmpty {
+                    print("crash test: \(missingQueued.count) messages of a last page lost to a kill inside the last-page window (upstream property)")
+                }
 
                 // The journal opens cleanly, is intact, and holds each upstream message once.
                 let journalPath = directory.appending("data/journal.sqlite").path

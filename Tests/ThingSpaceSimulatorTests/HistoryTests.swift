@@ -104,6 +104,24 @@ struct HistoryTests {
             #expect(h.simulator.stats()[Self.account].queued == 1)
             #expect(try await h.history(credentials).decode(SMSHistoryPage.self).messages.isEmpty)
             #expect(h.simulator.stats()[Self.account].queued == 0)
+            // Every follow-up came from the session that was served the page.
+            #expect(h.simulator.stats()[Self.account].finalPageTakenByAnotherSession == 0)
+        }
+    }
+
+    @Test func strictModeCountsAFinalPageTakenByAnotherSession() async throws {
+        var config = SimulatorConfig()
+        config.finalPageMode = .strict
+        try await SimulatorHarness.with(config: config) { h in
+            try await h.simulator.sendMO(message: "m", count: 30, deliver: .queue)
+            let served = try await h.history(try await h.credentials())
+            #expect(served.status == 200)
+            // A client that restarted logs in again; its first call takes the page away.
+            let restarted = try await h.credentials()
+            #expect(try await h.history(restarted).decode(SMSHistoryPage.self).messages.isEmpty)
+            #expect(h.simulator.stats()[Self.account].finalPageTakenByAnotherSession == 30)
+            #expect(h.simulator.finalPageTakenByAnotherSession(account: Self.account) == (1...30).map { "m #\($0)" })
+            #expect(h.simulator.stats()[Self.account].queued == 0)
         }
     }
 

@@ -79,6 +79,43 @@ enum JournalSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v2-integer-dedup-keys") { db in
+            // Dedup keys as two integers cut from the event id (see `DedupKey`) instead of text:
+            // the index is an eighth of the size and a commit dirties fewer pages of it.
+            try db.execute(sql: """
+                CREATE TABLE dedup (
+                    key INTEGER PRIMARY KEY,
+                    id_hash INTEGER NOT NULL,
+                    event_seq INTEGER NOT NULL,
+                    first_seen REAL NOT NULL
+                );
+                CREATE INDEX dedup_age ON dedup (first_seen);
+                """)
+            // Carry over the keys of the v1 table (`r|<id>` and `t|<time>|<id>`).
+            let rows = try Row.fetchCursor(db, sql: "SELECT key, event_seq, first_seen FROM dedup_keys ORDER BY first_seen")
+            while let row = try rows.next() {
+                let text: String = row["key"]
+                let parts = text.split(separator: "|", omittingEmptySubsequences: false)
+                let key: DedupKey?
+                switch (parts.first, parts.count) {
+                case ("r", 2): key = DedupKey(id: String(parts[1]), time: nil)
+                case ("t", 3): key = DedupKey(id: String(parts[2]), time: String(parts[1]))
+                default: key = nil
+                }
+                guard let key else { continue }
+                let probe = try key.probe { slot in
+                    try Row.fetchOne(db, sql: "SELECT id_hash, event_seq, first_seen FROM dedup WHERE key = ?", arguments: [slot])
+                        .map { (idHash: $0["id_hash"], sequence: $0["event_seq"], firstSeen: $0["first_seen"]) }
+                }
+                if case .free(let slot) = probe {
+                    try db.execute(
+                        sql: "INSERT INTO dedup (key, id_hash, event_seq, first_seen) VALUES (?, ?, ?, ?)",
+                        arguments: [slot, key.idHash, row["event_seq"] as Int64, row["first_seen"] as Double]
+                    )
+                }
+            }
+            try db.execute(sql: "DROP TABLE dedup_keys")
+        }
         return migrator
     }
 }

@@ -76,8 +76,6 @@ public final class SQLiteJournal: Sendable {
         configuration.label = "thingbridge.journal"
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
-            // FULL: the WAL is fsynced at every commit. Never weaken this: acknowledgements depend on it.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             // A larger page cache keeps the dedup index's interior pages in memory; checkpoints
             // happen every ~16 MiB of WAL rather than every 4 MiB, so fewer of them stall a commit.
@@ -104,6 +102,31 @@ public final class SQLiteJournal: Sendable {
             try JournalSchema.migrator.migrate(pool)
         } catch {
             throw .migrationFailed("\(path): \(error)")
+        }
+        // FULL: the WAL is fsynced at every commit. Never weaken this: acknowledgements depend on it.
+        // It must be set here, on the pool's one writer connection, and not in `prepareDatabase`:
+        // GRDB's DatabasePool runs `PRAGMA synchronous = NORMAL` when it enables WAL, after
+        // `prepareDatabase`, which would leave commits unsynced (durable across a process crash,
+        // not across a power cut). Checked, so that a future GRDB cannot quietly undo it.
+        do {
+            let mode = try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            }
+            guard mode == 2 else { throw JournalError.openFailed("\(path): PRAGMA synchronous is \(mode ?? -1), expected 2 (FULL)") }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .openFailed("\(path): \(error)")
+        }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL: every commit fsyncs the WAL).
+    public func synchronousMode() throws(JournalError) -> Int {
+        do {
+            return try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        } catch {
+            throw .readFailed("\(error)")
         }
     }
 
@@ -144,42 +167,75 @@ public final class SQLiteJournal: Sendable {
         let windowStart = now - Double(dedupWindow.components.seconds)
         do {
             return try await pool.write { db in
-                // Prepared once per connection and reused: preparing is most of the cost of a small insert.
-                let findKey = try db.cachedStatement(sql: "SELECT event_seq, first_seen FROM dedup_keys WHERE key = ?")
-                let countSeen = try db.cachedStatement(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?")
-                let forgetKey = try db.cachedStatement(sql: "DELETE FROM dedup_keys WHERE key = ?")
-                let insertEvent = try db.cachedStatement(sql: """
+                // Prepared once per connection and reused, and driven through SQLite's C API
+                // (`RawStatement`): per event this is the whole cost of a commit besides SQLite's.
+                let findKey = RawStatement(try db.cachedStatement(sql: "SELECT id_hash, event_seq, first_seen FROM dedup WHERE key = ?"), in: db)
+                let countSeen = RawStatement(try db.cachedStatement(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?"), in: db)
+                let insertEvent = RawStatement(try db.cachedStatement(sql: """
                     INSERT INTO events (id, account, subject, channel, received_at, deliveries, body)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """)
-                let insertKey = try db.cachedStatement(sql: "INSERT INTO dedup_keys (key, event_seq, first_seen) VALUES (?, ?, ?)")
-                let insertDelivery = try db.cachedStatement(sql: """
+                    """), in: db)
+                // REPLACE: a slot whose key expired from the window is taken over by the new arrival.
+                let insertKey = RawStatement(try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO dedup (key, id_hash, event_seq, first_seen) VALUES (?, ?, ?, ?)
+                    """), in: db)
+                let insertDelivery = RawStatement(try db.cachedStatement(sql: """
                     INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at) VALUES (?, ?, ?, ?, ?)
-                    """)
+                    """), in: db)
                 var outcomes: [AppendOutcome] = []
                 outcomes.reserveCapacity(rows.count)
                 for (entry, body) in rows {
                     let event = entry.event
-                    let dedupKey = Self.dedupKey(for: event)
-                    if let dedupKey, let seen = try Row.fetchOne(findKey, arguments: [dedupKey]) {
-                        let existing: Int64 = seen["event_seq"]
-                        let firstSeen: Double = seen["first_seen"]
-                        if firstSeen >= windowStart {
-                            try countSeen.execute(arguments: [existing])
-                            outcomes.append(.duplicate(sequence: existing))
-                            continue
+                    // Where the event's dedup key goes, when it has one and a slot was found.
+                    var keySlot: (key: DedupKey, slot: Int64)?
+                    if let key = DedupKey(event: event) {
+                        let probe = try key.probe { slot in
+                            findKey.bind(1, slot)
+                            defer { findKey.reset() }
+                            guard try findKey.step() else { return nil }
+                            return (idHash: findKey.int64(0), sequence: findKey.int64(1), firstSeen: findKey.double(2))
                         }
-                        // Seen before the window: a new arrival, stored again (its key starts afresh).
-                        try forgetKey.execute(arguments: [dedupKey])
+                        switch probe {
+                        case .found(let slot, let existing, let firstSeen):
+                            if firstSeen >= windowStart {
+                                try countSeen.execute { $0.bind(1, existing) }
+                                outcomes.append(.duplicate(sequence: existing))
+                                continue
+                            }
+                            // Seen before the window: a new arrival, stored again (its key starts afresh).
+                            keySlot = (key, slot)
+                        case .free(let slot):
+                            keySlot = (key, slot)
+                        case .exhausted:
+                            keySlot = nil
+                        }
                     }
-                    try insertEvent.execute(arguments: [
-                        event.id, event.data.account, event.subject, event.data.channel.rawValue,
-                        event.data.receivedAt, entry.deliveries.count, body,
-                    ])
+                    try insertEvent.execute {
+                        $0.bind(1, event.id)
+                        $0.bind(2, event.data.account)
+                        $0.bind(3, event.subject)
+                        $0.bind(4, event.data.channel.rawValue)
+                        $0.bind(5, event.data.receivedAt)
+                        $0.bind(6, Int64(entry.deliveries.count))
+                        $0.bind(7, body)
+                    }
                     let sequence = db.lastInsertedRowID
-                    if let dedupKey { try insertKey.execute(arguments: [dedupKey, sequence, now]) }
+                    if let keySlot {
+                        try insertKey.execute {
+                            $0.bind(1, keySlot.slot)
+                            $0.bind(2, keySlot.key.idHash)
+                            $0.bind(3, sequence)
+                            $0.bind(4, now)
+                        }
+                    }
                     for delivery in entry.deliveries {
-                        try insertDelivery.execute(arguments: [sequence, delivery.sink, delivery.route, event.subject, now])
+                        try insertDelivery.execute {
+                            $0.bind(1, sequence)
+                            $0.bind(2, delivery.sink)
+                            $0.bind(3, delivery.route)
+                            $0.bind(4, event.subject)
+                            $0.bind(5, now)
+                        }
                     }
                     outcomes.append(.stored(sequence: sequence))
                 }
@@ -293,17 +349,6 @@ public final class SQLiteJournal: Sendable {
         )
     }
 
-    /// The key an event is recognised by, or nil when it cannot be recognised (random id).
-    ///
-    /// The event id already encodes the identity; the prefix orders keys by arrival pattern so
-    /// that a history page's keys land next to each other in the index (its timestamps are
-    /// close), which keeps a page's commit to a few index pages instead of one per message.
-    static func dedupKey(for event: BridgeEvent) -> String? {
-        if event.data.requestId != nil { return "r|\(event.id)" }
-        if event.data.timestamp != nil { return "t|\(event.time)|\(event.id)" }
-        return nil
-    }
-
     // MARK: - Maintenance
 
     /// Deletes events received before `cutoff` whose every delivery is done (delivered), with
@@ -352,7 +397,7 @@ public final class SQLiteJournal: Sendable {
         let cutoff = now.timeIntervalSince1970 - Double(dedupWindow.components.seconds)
         do {
             return try await pool.write { db in
-                try db.execute(sql: "DELETE FROM dedup_keys WHERE first_seen < ?", arguments: [cutoff])
+                try db.execute(sql: "DELETE FROM dedup WHERE first_seen < ?", arguments: [cutoff])
                 return db.changesCount
             }
         } catch {

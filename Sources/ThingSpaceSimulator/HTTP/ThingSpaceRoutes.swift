@@ -71,7 +71,8 @@ extension ThingSpaceSimulator {
             let account = try context.parameters.require("account")
             try self.authorize(request, account: account)
             let next = request.uri.queryParameters["next"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-            let answer = self.state.withLock { $0.history(account: account, next: next) }
+            let session = Self.sessionToken(request)
+            let answer = self.state.withLock { $0.history(account: account, next: next, session: session) }
             guard let token = answer.nextToken else { return Reply.json(answer.page) }
             // Relative to the M2M root, exactly as ThingSpace writes it.
             return Reply.json(answer.page, status: .accepted, headers: [.location: "/sms/\(account)/history?next=\(token)"])

@@ -57,6 +57,11 @@ struct SimulatorState: Sendable {
         var openPage: OpenPage?
         /// Strict final-page mode: the last 200 page, removed by the account's next history call.
         var pendingFinal: [UInt64] = []
+        /// The session that was served `pendingFinal` (nil without a session header), and the texts.
+        var pendingFinalSession: String?
+        var pendingFinalTexts: [String] = []
+        /// Texts of final-page messages removed by a call from another session (strict mode).
+        var takenByAnotherSession: [String] = []
         var stats = AccountStats()
     }
 
@@ -296,20 +301,28 @@ struct SimulatorState: Sendable {
     /// removes nothing); then up to `pageSize` messages are served from the head. If more
     /// remain, they stay queued under a new token (202); otherwise this is the final page
     /// (200), removed now or, in strict mode, at the next call.
-    mutating func history(account name: String, next: String?) -> HistoryAnswer {
+    /// - Parameter session: The caller's `VZ-M2M-Token`: a strict final page removed by a call
+    ///   from another session is counted in ``AccountStats/finalPageTakenByAnotherSession``.
+    mutating func history(account name: String, next: String?, session: String? = nil) -> HistoryAnswer {
         let settings = self.settings
         var nextPageToken = self.nextPageToken
         defer { self.nextPageToken = nextPageToken }
         let answer = withAccount(name) { account -> HistoryAnswer in
-            Self.history(&account, next: next, settings: settings, nextPageToken: &nextPageToken)
+            Self.history(&account, next: next, session: session, settings: settings, nextPageToken: &nextPageToken)
         }
         return answer ?? HistoryAnswer(page: .init(messages: [], hasMoreData: false))
     }
 
-    private static func history(_ account: inout AccountState, next: String?, settings: Settings, nextPageToken: inout UInt64) -> HistoryAnswer {
+    private static func history(_ account: inout AccountState, next: String?, session: String?, settings: Settings, nextPageToken: inout UInt64) -> HistoryAnswer {
         if !account.pendingFinal.isEmpty {
-            account.stats.acknowledged += account.queue.remove(account.pendingFinal)
+            let removed = account.queue.remove(account.pendingFinal)
+            account.stats.acknowledged += removed
+            if session != account.pendingFinalSession, removed > 0 {
+                account.stats.finalPageTakenByAnotherSession += removed
+                account.takenByAnotherSession += account.pendingFinalTexts
+            }
             account.pendingFinal = []
+            account.pendingFinalTexts = []
         }
         if let next, let open = account.openPage, open.token == next {
             account.stats.acknowledged += account.queue.remove(open.entryIDs)
@@ -329,6 +342,8 @@ struct SimulatorState: Sendable {
             account.stats.acknowledged += account.queue.remove(entries.map(\.id))
         case .strict:
             account.pendingFinal = entries.map(\.id)
+            account.pendingFinalSession = session
+            account.pendingFinalTexts = entries.map(\.message.text)
         }
         return HistoryAnswer(page: page, nextToken: nil)
     }
@@ -416,6 +431,8 @@ struct SimulatorState: Sendable {
     }
 
     mutating func pushFailed(account: String) { accounts[account]?.stats.pushFailed += 1 }
+
+    func finalPageTakenByAnotherSession(account: String) -> [String] { accounts[account]?.takenByAnotherSession ?? [] }
 
     mutating func duplicatePushed(account: String) { accounts[account]?.stats.duplicatesPushed += 1 }
 
