@@ -51,7 +51,7 @@ public final class Gateway: Service {
         for (name, definition) in config.sinks.sorted(by: { $0.key < $1.key }) {
             let signal = DeliverySignal()
             signals[name] = signal
-            let sink = definition.makeSink(name: name, dataDirectory: config.dataDirectory, logger: logger)
+            let sink = try definition.makeSink(name: name, dataDirectory: config.dataDirectory, logger: logger)
             dispatchers.append(Dispatcher(
                 sink: sink, journal: journal, signal: signal, retry: definition.retry,
                 batchSize: definition.batchSize, perDeviceOrder: definition.ordering == .perDevice, logger: logger

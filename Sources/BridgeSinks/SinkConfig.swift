@@ -19,6 +19,7 @@ import Logging
 public struct SinkDefinition: Sendable, Decodable {
     public enum Kind: Sendable, Equatable {
         case file(FileSinkConfig)
+        case kafka(KafkaSinkConfig)
     }
 
     public var kind: Kind
@@ -44,7 +45,7 @@ public struct SinkDefinition: Sendable, Decodable {
 
     enum CodingKeys: String, CodingKey, CaseIterable { case type, retry, batchSize, ordering }
 
-    static let knownTypes = ["file"]
+    static let knownTypes = ["file", "kafka"]
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -52,6 +53,8 @@ public struct SinkDefinition: Sendable, Decodable {
         switch type {
         case "file":
             self.kind = .file(try FileSinkConfig(from: decoder))
+        case "kafka":
+            self.kind = .kafka(try KafkaSinkConfig(from: decoder))
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .type, in: container,
@@ -67,10 +70,13 @@ public struct SinkDefinition: Sendable, Decodable {
     }
 
     /// Builds the sink.
-    public func makeSink(name: String, dataDirectory: URL, logger: Logger) -> any Sink {
+    /// - Throws: when the sink cannot be set up (a Kafka client librdkafka refuses to create).
+    public func makeSink(name: String, dataDirectory: URL, logger: Logger) throws -> any Sink {
         switch kind {
         case .file(let config):
             FileSink(name: name, config: config, dataDirectory: dataDirectory, logger: logger)
+        case .kafka(let config):
+            try KafkaSink(name: name, config: config, logger: logger)
         }
     }
 }

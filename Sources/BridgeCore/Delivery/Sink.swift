@@ -45,3 +45,24 @@ public protocol Sink: Sendable {
     /// Flushes and releases resources. Called once, at shutdown.
     func close() async
 }
+
+/// A sink that can say whether its destination is reachable, for `/readyz` details.
+///
+/// Optional: sinks without a remote destination (files) need not adopt it.
+public protocol SinkHealthReporting: Sink {
+    /// Checks the destination now, within the sink's own bound.
+    func health() async -> SinkHealth
+}
+
+/// What a ``SinkHealthReporting`` sink found.
+public struct SinkHealth: Sendable, Equatable {
+    /// The destination answered.
+    public var isReachable: Bool
+    /// Short facts for a status page (never secrets or payloads), e.g. `brokers: "3"`.
+    public var details: [String: String]
+
+    public init(isReachable: Bool, details: [String: String] = [:]) {
+        self.isReachable = isReachable
+        self.details = details
+    }
+}

@@ -1,0 +1,251 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — Kafka sink
+//===----------------------------------------------------------------------===//
+
+import BridgeCore
+import Foundation
+import Logging
+import Metrics
+import RdKafka
+import Synchronization
+
+/// Produces each event to Kafka and reports it delivered only on its delivery report.
+///
+/// A batch is produced in order (so a device's events, which share a key and so a partition,
+/// keep their order) and the call returns when every record has its outcome: delivered
+/// (acknowledged with the configured `acks`), retriable (broker down, timeouts, full local
+/// queue, shutdown before confirmation) or rejected (too large, unknown topic, not
+/// authorized: dead-lettered with the reason). `message.timeout.ms` bounds the wait.
+///
+/// Metrics, labelled by sink: `thingbridge_kafka_produced_total`,
+/// `thingbridge_kafka_delivered_total`, `thingbridge_kafka_errors_total{code,class}`,
+/// `thingbridge_kafka_in_flight`, `thingbridge_kafka_queue_depth`,
+/// `thingbridge_kafka_brokers_reachable` (0/1, from the last health check).
+public final class KafkaSink: SinkHealthReporting {
+    public let name: String
+    public let config: KafkaSinkConfig
+    private let logger: Logger
+    /// Replaced when librdkafka reports a fatal error (an idempotent producer that lost its
+    /// sequence cannot continue; a new one can).
+    private let producer: Mutex<KafkaProducer>
+    private let metrics: Metrics
+
+    struct Metrics {
+        let produced: Counter
+        let delivered: Counter
+        let inFlight: Gauge
+        let queueDepth: Gauge
+        let reachable: Gauge
+        let sink: String
+
+        init(sink: String) {
+            self.sink = sink
+            produced = Counter(label: "thingbridge_kafka_produced_total", dimensions: [("sink", sink)])
+            delivered = Counter(label: "thingbridge_kafka_delivered_total", dimensions: [("sink", sink)])
+            inFlight = Gauge(label: "thingbridge_kafka_in_flight", dimensions: [("sink", sink)])
+            queueDepth = Gauge(label: "thingbridge_kafka_queue_depth", dimensions: [("sink", sink)])
+            reachable = Gauge(label: "thingbridge_kafka_brokers_reachable", dimensions: [("sink", sink)])
+        }
+
+        func error(_ error: KafkaError, count: Int) {
+            Counter(label: "thingbridge_kafka_errors_total", dimensions: [
+                ("sink", sink), ("code", error.code.name), ("class", error.classification.rawValue),
+            ]).increment(by: count)
+        }
+    }
+
+    /// Creates the producer (no connection is made until the first record or health check).
+    /// - Throws: ``KafkaError`` when librdkafka refuses the settings (e.g. an SSL file it cannot read).
+    public init(name: String, config: KafkaSinkConfig, logger: Logger) throws(KafkaError) {
+        self.name = name
+        self.config = config
+        var logger = logger
+        logger[metadataKey: "sink"] = "\(name)"
+        self.logger = logger
+        producer = Mutex(try KafkaProducer(config: Self.producerConfig(config, sink: name), logger: logger))
+        metrics = Metrics(sink: name)
+    }
+
+    static func producerConfig(_ config: KafkaSinkConfig, sink: String) -> KafkaProducerConfig {
+        var producer = config.producerConfig
+        producer.clientID = "thingbridge-\(sink)"
+        return producer
+    }
+
+    // MARK: - Records
+
+    /// The topic an item goes to.
+    public func topic(for item: SinkItem) -> String {
+        Template.render(config.topic, ["account": item.event.data.account, "sink": name, "route": item.route], clean: Self.topicSafe)
+    }
+
+    /// The record key for an item (`nil` when the template renders empty).
+    public func key(for item: SinkItem) -> String? {
+        let key = Template.render(config.key, [
+            "device": item.event.subject, "account": item.event.data.account, "sink": name, "route": item.route, "id": item.event.id,
+        ])
+        return key.isEmpty ? nil : key
+    }
+
+    /// The Kafka record for an item, in the configured mode.
+    public func record(for item: SinkItem) -> KafkaProducerMessage {
+        let event = item.event
+        let value: Data
+        var headers: [KafkaHeader]
+        switch config.mode {
+        case .binary:
+            // CloudEvents Kafka binding, binary mode: attributes as ce_ headers, data as value.
+            value = Self.dataMember(of: item.eventJSON) ?? Self.encodeData(event)
+            headers = [
+                KafkaHeader(name: "ce_specversion", string: event.specversion),
+                KafkaHeader(name: "ce_id", string: event.id),
+                KafkaHeader(name: "ce_source", string: event.source),
+                KafkaHeader(name: "ce_type", string: event.type),
+                KafkaHeader(name: "ce_time", string: event.time),
+                KafkaHeader(name: "ce_subject", string: event.subject),
+                KafkaHeader(name: "content-type", string: event.datacontenttype),
+            ]
+        case .structured:
+            value = item.eventJSON
+            headers = [KafkaHeader(name: "content-type", string: "application/cloudevents+json; charset=UTF-8")]
+        }
+        return KafkaProducerMessage(topic: topic(for: item), key: key(for: item).map { Data($0.utf8) }, value: value, headers: headers)
+    }
+
+    /// Kafka topic names allow `[a-zA-Z0-9._-]`; anything else in a placeholder's value becomes `_`.
+    static func topicSafe(_ value: String) -> String {
+        let cleaned = String(value.unicodeScalars.map { scalar -> Character in
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", ".", "_", "-": Character(scalar)
+            default: "_"
+            }
+        })
+        return cleaned.isEmpty ? "_" : cleaned
+    }
+
+    /// The bytes of the `data` member of a stored CloudEvent, exactly as stored. The journal
+    /// writes keys sorted, so `data` comes first: `{"data":{…},"datacontenttype":…`. Returns nil
+    /// for anything else (then the data is encoded again).
+    static func dataMember(of json: Data) -> Data? {
+        let prefix = Array(#"{"data":"#.utf8)
+        return json.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Data? in
+            guard bytes.count > prefix.count, bytes.prefix(prefix.count).elementsEqual(prefix) else { return nil }
+            let start = prefix.count
+            guard bytes[start] == UInt8(ascii: "{") else { return nil }
+            var depth = 0
+            var inString = false
+            var escaped = false
+            for index in start..<bytes.count {
+                let byte = bytes[index]
+                if inString {
+                    if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                    continue
+                }
+                switch byte {
+                case UInt8(ascii: "\""): inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { return Data(bytes[start...index]) }
+                default: break
+                }
+            }
+            return nil
+        }
+    }
+
+    private static let dataEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static func encodeData(_ event: BridgeEvent) -> Data {
+        (try? dataEncoder.encode(event.data)) ?? Data("{}".utf8)
+    }
+
+    // MARK: - Sink
+
+    public func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome] {
+        guard !batch.isEmpty else { return [] }
+        let producer = currentProducer()
+        let records = batch.map(record(for:))
+        metrics.produced.increment(by: records.count)
+        metrics.inFlight.record(producer.inFlight + records.count)
+        let results = await producer.send(records)
+        metrics.inFlight.record(producer.inFlight)
+        metrics.queueDepth.record(producer.queueDepth)
+
+        var outcomes: [DeliveryOutcome] = []
+        outcomes.reserveCapacity(batch.count)
+        var delivered = 0
+        var errors: [KafkaError.Code: (error: KafkaError, count: Int)] = [:]
+        for (record, result) in zip(records, results) {
+            switch result {
+            case .success:
+                delivered += 1
+                outcomes.append(.delivered)
+            case .failure(let error):
+                errors[error.code, default: (error, 0)].count += 1
+                let reason = "kafka \(error.code.name): \(error.message) (topic \(record.topic))"
+                outcomes.append(error.isPermanent ? .rejected(reason: reason) : .retriable(reason: reason))
+            }
+        }
+        metrics.delivered.increment(by: delivered)
+        for (_, entry) in errors {
+            metrics.error(entry.error, count: entry.count)
+            logger.warning("Kafka delivery failed", metadata: [
+                "code": "\(entry.error.code.name)", "class": "\(entry.error.classification.rawValue)", "count": "\(entry.count)",
+                "error": "\(entry.error.message)",
+            ])
+        }
+        if producer.fatalError != nil { await replace(producer) }
+        return outcomes
+    }
+
+    public func close() async {
+        await currentProducer().close(flushTimeout: config.flushTimeout)
+        metrics.inFlight.record(0)
+    }
+
+    /// Asks a broker for the cluster metadata (bounded by 5 s): reachable when one answers.
+    public func health() async -> SinkHealth {
+        let producer = currentProducer()
+        do {
+            let metadata = try await producer.metadata(timeout: .seconds(5))
+            metrics.reachable.record(1)
+            var details = ["brokers": "\(metadata.brokers.count)", "inFlight": "\(producer.inFlight)", "queueDepth": "\(producer.queueDepth)"]
+            if let fatal = producer.fatalError { details["fatal"] = fatal.code.name }
+            return SinkHealth(isReachable: true, details: details)
+        } catch {
+            metrics.reachable.record(0)
+            return SinkHealth(isReachable: false, details: ["error": "\(error.code.name): \(error.message)", "inFlight": "\(producer.inFlight)"])
+        }
+    }
+
+    // MARK: - Fatal errors
+
+    private func currentProducer() -> KafkaProducer { producer.withLock { $0 } }
+
+    /// Swaps a producer that hit a fatal error for a new one (once, even if several batches
+    /// notice), then closes the old one. Its unconfirmed records were reported retriable.
+    private func replace(_ failed: KafkaProducer) async {
+        let config = Self.producerConfig(config, sink: name)
+        let replaced: Bool
+        do {
+            let fresh = try KafkaProducer(config: config, logger: logger)
+            replaced = producer.withLock { current in
+                guard current === failed else { return false }
+                current = fresh
+                return true
+            }
+        } catch {
+            logger.error("cannot recreate the Kafka producer after a fatal error", metadata: ["error": "\(error)"])
+            return
+        }
+        if replaced {
+            logger.warning("Kafka producer recreated after a fatal error", metadata: ["error": "\(failed.fatalError.map { "\($0)" } ?? "")"])
+            await failed.close(flushTimeout: .seconds(1))
+        }
+    }
+}
