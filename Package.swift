@@ -171,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "BridgeGatewayTests",
             dependencies: [
-                "BridgeGateway", "BridgeCore", "BridgeSinks", "TestSupport", "ThingSpace", "ThingSpaceSimulator",
+                "BridgeGateway", "BridgeCore", "BridgeSinks", "RdKafka", "TestSupport", "ThingSpace", "ThingSpaceSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
