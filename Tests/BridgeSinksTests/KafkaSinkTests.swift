@@ -226,6 +226,41 @@ struct KafkaSinkTests {
         #expect(outcomes.allSatisfy { if case .retriable = $0 { true } else { false } }, "\(outcomes)")
     }
 
+    /// A client we did not write reads what the sink produced: kcat consumes, the CloudEvents
+    /// Python SDK parses each record (binary and structured mode). Skipped without python3/kcat.
+    @Test func cloudEventsSDKParsesTheRecords() async throws {
+        let cluster = try KafkaMockCluster(brokers: 3)
+        for (topic, mode) in [("ce.binary", KafkaSinkConfig.Mode.binary), ("ce.structured", .structured)] {
+            try cluster.createTopic(topic, partitions: 3)
+            let sink = try KafkaSink(name: "kafka", config: Self.config(cluster, topic: topic, mode: mode), logger: Self.logger)
+            let items = try (1...6).map { try Self.item($0, device: "70228955\($0 % 3)0", text: "temp=2\($0).5;door=\"ajar\" ü") }
+            #expect(await sink.deliver(items).allSatisfy { $0 == .delivered })
+            await sink.close()
+            let (status, output) = try await Self.run(["bash", Self.repository.appendingPathComponent("Tests/kafka/run.sh").path, cluster.bootstrapServers, topic, "6"])
+            if output.contains("cloudevents: skipped") { print(output); return }
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("cloudevents: ok: 6 records"), "\(output)")
+        }
+    }
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Runs a command to its end without blocking a cooperative thread; standard output and error together.
+    static func run(_ arguments: [String]) async throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (status, text)
+    }
+
     @Test func decodesFromTheMainConfigStrictly() throws {
         let decoder = YAMLConfigDecoder(environment: ["KAFKA_PASSWORD": "s3cret"])
         let yaml = """
