@@ -165,6 +165,7 @@ let package = Package(
                 "BridgeSinks", "BridgeCore", "RdKafka", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: upcoming
         ),

@@ -158,6 +158,30 @@ struct KafkaSinkTests {
         await sink.close()
     }
 
+    @Test func aFatalProducerErrorIsRetriableAndTheProducerIsReplaced() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        try cluster.createTopic("fatal", partitions: 1, replicationFactor: 1)
+        var config = Self.config(cluster, topic: "fatal")
+        config.properties["enable.gapless.guarantee"] = "true"
+        let sink = try KafkaSink(name: "kafka", config: config, logger: Self.logger)
+        #expect(await sink.deliver([try Self.item(1)]) == [.delivered])
+        // A lost sequence with the gapless guarantee: the idempotent producer becomes unusable.
+        cluster.pushRequestErrors(.produce, [.outOfOrderSequenceNumber])
+        let failed = await sink.deliver([try Self.item(2)])
+        guard case .retriable = failed.first else { Issue.record("expected retriable, got \(failed)"); return }
+        // The sink made a new producer: the retry goes through.
+        var outcomes: [DeliveryOutcome] = []
+        for _ in 0..<20 {
+            outcomes = await sink.deliver([try Self.item(2)])
+            if outcomes == [.delivered] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(outcomes == [.delivered])
+        await sink.close()
+        let ids = try Self.readBack(cluster, "fatal").compactMap { $0.header("ce_id")?.stringValue }
+        #expect(Set(ids) == Set(try [Self.item(1), Self.item(2)].map(\.event.id)))
+    }
+
     @Test func aRecordLargerThanMessageMaxBytesIsRejected() async throws {
         let cluster = try KafkaMockCluster(brokers: 1)
         var config = Self.config(cluster, topic: "small")

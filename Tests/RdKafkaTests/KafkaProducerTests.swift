@@ -101,6 +101,24 @@ struct KafkaProducerTests {
         await producer.close(flushTimeout: .seconds(5))
     }
 
+    @Test func aLostSequenceWithGaplessGuaranteeIsFatal() async throws {
+        let kafka = try MockKafka(brokers: 1)
+        try kafka.cluster.createTopic("gapless", partitions: 1, replicationFactor: 1)
+        let producer = try kafka.producer { $0.properties["enable.gapless.guarantee"] = "true" }
+        _ = try await producer.send(MockKafka.message("gapless", key: "k", value: "warm-up")).get()
+        kafka.cluster.pushRequestErrors(.produce, [.outOfOrderSequenceNumber])
+        let result = await producer.send(MockKafka.message("gapless", key: "k", value: "lost"))
+        guard case .failure(let error) = result else { Issue.record("expected a failure, got \(result)"); return }
+        #expect(error.isFatal || error.isRetriable, "\(error)")
+        #expect(await eventually { producer.fatalError != nil })
+        #expect(producer.fatalError?.isFatal == true)
+        // A fatal producer refuses new messages at once.
+        let refused = await producer.send(MockKafka.message("gapless", key: "k", value: "after"))
+        guard case .failure(let after) = refused else { Issue.record("expected a failure, got \(refused)"); return }
+        #expect(after.isFatal)
+        await producer.close(flushTimeout: .milliseconds(200))
+    }
+
     @Test func aMessageOverMessageMaxBytesIsRefusedAtOnceAsPermanent() async throws {
         let kafka = try MockKafka(brokers: 1)
         let producer = try kafka.producer { $0.properties["message.max.bytes"] = "2000" }

@@ -20,7 +20,8 @@ import Synchronization
 /// Metrics, labelled by sink: `thingbridge_kafka_produced_total`,
 /// `thingbridge_kafka_delivered_total`, `thingbridge_kafka_errors_total{code,class}`,
 /// `thingbridge_kafka_in_flight`, `thingbridge_kafka_queue_depth`,
-/// `thingbridge_kafka_brokers_reachable` (0/1, from the last health check).
+/// `thingbridge_kafka_brokers_reachable` (0/1, from the health check every `healthInterval`), and
+/// with `statisticsInterval` some of librdkafka's statistics (`thingbridge_kafka_librdkafka_*`).
 public final class KafkaSink: SinkHealthReporting {
     public let name: String
     public let config: KafkaSinkConfig
@@ -29,6 +30,7 @@ public final class KafkaSink: SinkHealthReporting {
     /// sequence cannot continue; a new one can).
     private let producer: Mutex<KafkaProducer>
     private let metrics: Metrics
+    private let healthCheck = Mutex<Task<Void, Never>?>(nil)
 
     struct Metrics {
         let produced: Counter
@@ -47,6 +49,31 @@ public final class KafkaSink: SinkHealthReporting {
             reachable = Gauge(label: "thingbridge_kafka_brokers_reachable", dimensions: [("sink", sink)])
         }
 
+        /// Exports part of librdkafka's statistics JSON (see librdkafka's STATISTICS.md): its queue,
+        /// what it sent, and per broker whether it is up and its average round trip.
+        func statistics(_ json: String) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return }
+            func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValue }
+            for (field, label) in [
+                ("msg_cnt", "thingbridge_kafka_librdkafka_queued_messages"), ("msg_size", "thingbridge_kafka_librdkafka_queued_bytes"),
+                ("txmsgs", "thingbridge_kafka_librdkafka_sent_messages"), ("txmsg_bytes", "thingbridge_kafka_librdkafka_sent_bytes"),
+                ("tx", "thingbridge_kafka_librdkafka_requests_sent"),
+            ] {
+                if let value = number(object[field]) { Gauge(label: label, dimensions: [("sink", sink)]).record(value) }
+            }
+            guard let brokers = object["brokers"] as? [String: Any] else { return }
+            var up = 0
+            for case let broker as [String: Any] in brokers.values {
+                guard let id = number(broker["nodeid"]), id >= 0 else { continue }  // skip bootstrap entries
+                if broker["state"] as? String == "UP" { up += 1 }
+                if let rtt = broker["rtt"] as? [String: Any], let average = number(rtt["avg"]) {
+                    Gauge(label: "thingbridge_kafka_librdkafka_broker_rtt_seconds", dimensions: [("sink", sink), ("broker", "\(Int(id))")])
+                        .record(average / 1_000_000)
+                }
+            }
+            Gauge(label: "thingbridge_kafka_librdkafka_brokers_up", dimensions: [("sink", sink)]).record(up)
+        }
+
         func error(_ error: KafkaError, count: Int) {
             Counter(label: "thingbridge_kafka_errors_total", dimensions: [
                 ("sink", sink), ("code", error.code.name), ("class", error.classification.rawValue),
@@ -62,14 +89,29 @@ public final class KafkaSink: SinkHealthReporting {
         var logger = logger
         logger[metadataKey: "sink"] = "\(name)"
         self.logger = logger
-        producer = Mutex(try KafkaProducer(config: Self.producerConfig(config, sink: name), logger: logger))
-        metrics = Metrics(sink: name)
+        let metrics = Metrics(sink: name)
+        self.metrics = metrics
+        producer = Mutex(try Self.makeProducer(config, sink: name, metrics: metrics, logger: logger))
+        startHealthChecks()
     }
 
-    static func producerConfig(_ config: KafkaSinkConfig, sink: String) -> KafkaProducerConfig {
+    private static func makeProducer(_ config: KafkaSinkConfig, sink: String, metrics: Metrics, logger: Logger) throws(KafkaError) -> KafkaProducer {
         var producer = config.producerConfig
         producer.clientID = "thingbridge-\(sink)"
-        return producer
+        return try KafkaProducer(config: producer, logger: logger, onStatistics: { metrics.statistics($0) })
+    }
+
+    /// Checks reachability now and then every `healthInterval`, until ``close()``.
+    private func startHealthChecks() {
+        let interval = config.healthInterval
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                // Holds the sink only for the check itself, not while sleeping.
+                guard await self?.health() != nil else { return }
+                try? await Task.sleep(for: interval)
+            }
+        }
+        healthCheck.withLock { $0 = task }
     }
 
     // MARK: - Records
@@ -204,6 +246,7 @@ public final class KafkaSink: SinkHealthReporting {
     }
 
     public func close() async {
+        healthCheck.withLock { $0?.cancel() }
         await currentProducer().close(flushTimeout: config.flushTimeout)
         metrics.inFlight.record(0)
     }
@@ -230,10 +273,9 @@ public final class KafkaSink: SinkHealthReporting {
     /// Swaps a producer that hit a fatal error for a new one (once, even if several batches
     /// notice), then closes the old one. Its unconfirmed records were reported retriable.
     private func replace(_ failed: KafkaProducer) async {
-        let config = Self.producerConfig(config, sink: name)
         let replaced: Bool
         do {
-            let fresh = try KafkaProducer(config: config, logger: logger)
+            let fresh = try Self.makeProducer(config, sink: name, metrics: metrics, logger: logger)
             replaced = producer.withLock { current in
                 guard current === failed else { return false }
                 current = fresh

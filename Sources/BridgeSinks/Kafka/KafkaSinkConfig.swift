@@ -57,6 +57,12 @@ public struct KafkaSinkConfig: Sendable, Decodable, Equatable {
     public var acks: KafkaProducerConfig.Acks
     /// `enable.idempotence`. Default true.
     public var idempotent: Bool
+    /// `statistics.interval.ms`: how often librdkafka's statistics are exported as metrics
+    /// (`thingbridge_kafka_librdkafka_*`). Default `nil`: off.
+    public var statisticsInterval: Duration?
+    /// How often the sink checks that a broker answers (cluster metadata), for
+    /// `thingbridge_kafka_brokers_reachable`. Default 30 s.
+    public var healthInterval: Duration
     /// Any librdkafka property, passed through (and winning over the typed keys above): SASL,
     /// SSL, batching, retries. Checked by librdkafka when the config is read. Never logged.
     public var properties: [String: String]
@@ -65,7 +71,7 @@ public struct KafkaSinkConfig: Sendable, Decodable, Equatable {
         brokers: [String], topic: String = "thingbridge.events", key: String = "{device}", mode: Mode = .binary,
         flushTimeout: Duration = .seconds(10), messageTimeout: Duration = .seconds(30), linger: Duration = .milliseconds(5),
         compression: KafkaProducerConfig.Compression = .none, acks: KafkaProducerConfig.Acks = .all, idempotent: Bool = true,
-        properties: [String: String] = [:]
+        statisticsInterval: Duration? = nil, healthInterval: Duration = .seconds(30), properties: [String: String] = [:]
     ) {
         self.brokers = brokers
         self.topic = topic
@@ -77,6 +83,8 @@ public struct KafkaSinkConfig: Sendable, Decodable, Equatable {
         self.compression = compression
         self.acks = acks
         self.idempotent = idempotent
+        self.statisticsInterval = statisticsInterval
+        self.healthInterval = healthInterval
         self.properties = properties
     }
 
@@ -88,6 +96,7 @@ public struct KafkaSinkConfig: Sendable, Decodable, Equatable {
         config.compression = compression
         config.acks = acks
         config.isIdempotent = idempotent
+        config.statisticsInterval = statisticsInterval
         config.properties = properties
         return config
     }
@@ -96,7 +105,8 @@ public struct KafkaSinkConfig: Sendable, Decodable, Equatable {
     static let keyPlaceholders: Set<String> = ["device", "account", "sink", "route", "id"]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case brokers, topic, key, mode, flushTimeout, messageTimeout, linger, compression, acks, idempotent, properties
+        case brokers, topic, key, mode, flushTimeout, messageTimeout, linger, compression, acks, idempotent
+        case statisticsInterval, healthInterval, properties
     }
 
     public init(from decoder: any Decoder) throws {
@@ -132,6 +142,8 @@ public struct KafkaSinkConfig: Sendable, Decodable, Equatable {
             }
         }
         idempotent = try container.decodeIfPresent(Bool.self, forKey: .idempotent) ?? defaults.idempotent
+        statisticsInterval = try container.decodeIfPresent(ConfigDuration.self, forKey: .statisticsInterval)?.duration
+        healthInterval = try container.decodeIfPresent(ConfigDuration.self, forKey: .healthInterval)?.duration ?? defaults.healthInterval
         properties = try container.decodeIfPresent([String: String].self, forKey: .properties) ?? [:]
 
         if brokers.isEmpty {
@@ -152,6 +164,12 @@ public struct KafkaSinkConfig: Sendable, Decodable, Equatable {
         }
         if flushTimeout < .milliseconds(1) || messageTimeout < .milliseconds(1) {
             throw DecodingError.dataCorruptedError(forKey: .messageTimeout, in: container, debugDescription: "timeouts must be at least 1ms")
+        }
+        if healthInterval < .seconds(1) {
+            throw DecodingError.dataCorruptedError(forKey: .healthInterval, in: container, debugDescription: "healthInterval must be at least 1s")
+        }
+        if let statisticsInterval, statisticsInterval < .milliseconds(100) {
+            throw DecodingError.dataCorruptedError(forKey: .statisticsInterval, in: container, debugDescription: "statisticsInterval must be at least 100ms")
         }
         do {
             try producerConfig.validate()
