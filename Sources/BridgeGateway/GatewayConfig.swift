@@ -68,7 +68,10 @@ public struct GatewayConfig: Sendable, Decodable {
 
     /// Opens the journal this config names, with its dedup window (gateway, `status`, `dlq`).
     public func openJournal() throws(JournalError) -> SQLiteJournal {
-        try SQLiteJournal(path: journalPath, dedupWindow: journal.dedupWindow)
+        try SQLiteJournal(
+            path: journalPath, dedupWindow: journal.dedupWindow,
+            orderedSinks: Set(sinks.filter { $0.value.ordering == .perDevice }.keys)
+        )
     }
 
     /// Applies `--listen`, `--admin-listen`, `--data` (or `THINGBRIDGE_*`) over the file.

@@ -117,9 +117,11 @@ import ThingSpace
 }
 
 @Suite struct OrderingTests {
-    @Test func perDeviceOrderHoldsBackADevicesLaterEventsOnly() async throws {
+    /// With the sink among the journal's ordered sinks (the per-device index) and without.
+    @Test(arguments: [Set<String>(), ["s"]])
+    func perDeviceOrderHoldsBackADevicesLaterEventsOnly(orderedSinks: Set<String>) async throws {
         try await withTemporaryDirectory { directory in
-            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path, orderedSinks: orderedSinks)
             let entries = [(1, "A"), (2, "A"), (3, "B"), (4, "A")].map { n, device in
                 JournalEntry(event: DeadLetterTests.event(n, device: device), deliveries: [.init(route: "r", sink: "s")])
             }
@@ -141,6 +143,21 @@ import ThingSpace
             #expect(next.count == 1)
             #expect(try BridgeEvent.decode(next[0].eventJSON).data.text == "m2")
             try journal.close()
+        }
+    }
+
+    @Test func aSinkSwitchedToPerDeviceOrderKeepsOrderForRowsWrittenBefore() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appending("journal.sqlite").path
+            let before = try SQLiteJournal(path: path)
+            _ = try await before.append([(1, "A"), (2, "A"), (3, "B")].map { n, device in
+                JournalEntry(event: DeadLetterTests.event(n, device: device), deliveries: [.init(route: "r", sink: "s")])
+            })
+            try before.close()
+            // Reopened with the sink now ordered: its pending rows are flagged and indexed.
+            let after = try SQLiteJournal(path: path, orderedSinks: ["s"])
+            #expect(try await after.dueDeliveries(sink: "s", limit: 10, perDeviceOrder: true).map(\.subject) == ["A", "B"])
+            try after.close()
         }
     }
 }

@@ -79,7 +79,15 @@ enum JournalSchema {
                 );
                 """)
         }
-        migrator.registerMigration("v2-integer-dedup-keys") { db in
+        migrator.registerMigration("v2-integer-dedup-keys-ordered-deliveries") { db in
+            // Only deliveries to sinks that keep per-device order are in the per-device index:
+            // with many devices each insert lands on a different index page, which doubled the
+            // pages a commit writes for sinks that never use it.
+            try db.execute(sql: """
+                ALTER TABLE deliveries ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+                DROP INDEX deliveries_device;
+                CREATE INDEX deliveries_device ON deliveries (sink, subject, id) WHERE state = 'pending' AND ordered = 1;
+                """)
             // Dedup keys as two integers cut from the event id (see `DedupKey`) instead of text:
             // the index is an eighth of the size and a commit dirties fewer pages of it.
             try db.execute(sql: """

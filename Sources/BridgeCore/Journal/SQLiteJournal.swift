@@ -62,15 +62,21 @@ public final class SQLiteJournal: Sendable {
     public let path: String
     /// How long an event id is remembered for dedup. Default 7 days.
     public let dedupWindow: Duration
+    /// Sinks whose deliveries keep per-device order: only their pending rows are in the
+    /// per-device index (`deliveries.ordered = 1`), so other sinks do not pay for it.
+    public let orderedSinks: Set<String>
     let pool: DatabasePool
     let groupCommit: GroupCommit
 
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
-    /// - Parameter dedupWindow: How long an arrival with the same event id counts as a duplicate.
+    /// - Parameters:
+    ///   - dedupWindow: How long an arrival with the same event id counts as a duplicate.
+    ///   - orderedSinks: Sinks configured with per-device ordering (see ``dueDeliveries(sink:limit:now:perDeviceOrder:)``).
     /// - Throws: ``JournalError`` when the file cannot be opened or migrated.
-    public init(path: String, dedupWindow: Duration = .seconds(7 * 86400)) throws(JournalError) {
+    public init(path: String, dedupWindow: Duration = .seconds(7 * 86400), orderedSinks: Set<String> = []) throws(JournalError) {
         self.path = path
         self.dedupWindow = dedupWindow
+        self.orderedSinks = orderedSinks
         self.groupCommit = GroupCommit()
         var configuration = Configuration()
         configuration.label = "thingbridge.journal"
@@ -114,6 +120,15 @@ public final class SQLiteJournal: Sendable {
                 return try Int.fetchOne(db, sql: "PRAGMA synchronous")
             }
             guard mode == 2 else { throw JournalError.openFailed("\(path): PRAGMA synchronous is \(mode ?? -1), expected 2 (FULL)") }
+            // A sink's ordering may have changed since the rows were written: re-flag what is pending.
+            let ordered = Array(orderedSinks)
+            let list = ordered.map { _ in "?" }.joined(separator: ", ")  // SQLite takes `IN ()` as false
+            try pool.write { db in
+                try db.execute(
+                    sql: "UPDATE deliveries SET ordered = (sink IN (\(list))) WHERE state = 'pending' AND ordered != (sink IN (\(list)))",
+                    arguments: StatementArguments(ordered + ordered)
+                )
+            }
         } catch let error as JournalError {
             throw error
         } catch {
@@ -180,7 +195,7 @@ public final class SQLiteJournal: Sendable {
                     INSERT OR REPLACE INTO dedup (key, id_hash, event_seq, first_seen) VALUES (?, ?, ?, ?)
                     """), in: db)
                 let insertDelivery = RawStatement(try db.cachedStatement(sql: """
-                    INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at) VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at, ordered) VALUES (?, ?, ?, ?, ?, ?)
                     """), in: db)
                 var outcomes: [AppendOutcome] = []
                 outcomes.reserveCapacity(rows.count)
@@ -235,6 +250,7 @@ public final class SQLiteJournal: Sendable {
                             $0.bind(3, delivery.route)
                             $0.bind(4, event.subject)
                             $0.bind(5, now)
+                            $0.bind(6, Int64(orderedSinks.contains(delivery.sink) ? 1 : 0))
                         }
                     }
                     outcomes.append(.stored(sequence: sequence))
@@ -269,10 +285,13 @@ public final class SQLiteJournal: Sendable {
     /// - Parameter perDeviceOrder: Return only each device's oldest pending delivery, so a
     ///   device's next event is not handed to the sink before the previous one is delivered or
     ///   dead-lettered (a retrying delivery holds back the device's later ones, not other devices).
+    ///   Uses the per-device index when the journal was opened with `sink` in `orderedSinks`;
+    ///   otherwise the same answer, found without it.
     public func dueDeliveries(sink: String, limit: Int, now: Date = Date(), perDeviceOrder: Bool = false) async throws(JournalError) -> [PendingDelivery] {
         let cutoff = now.timeIntervalSince1970
+        let indexed = orderedSinks.contains(sink) ? "AND p.ordered = 1" : ""
         let orderCondition = perDeviceOrder
-            ? "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.sink = d.sink AND p.subject = d.subject AND p.state = 'pending' AND p.id < d.id)"
+            ? "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.sink = d.sink AND p.subject = d.subject AND p.state = 'pending' \(indexed) AND p.id < d.id)"
             : ""
         do {
             return try await pool.read { db in

@@ -135,7 +135,12 @@ public actor ThingSpaceClient {
         guard response.status == 200 || response.status == 202 else {
             throw Self.failure(response)
         }
-        let page: SMSHistoryPage = try Self.decode(response)
+        let page: SMSHistoryPage
+        do {
+            page = try SMSHistoryPage(json: response.body)
+        } catch {
+            throw .unexpectedResponse(status: response.status, message: "cannot read SMSHistoryPage: \(error)")
+        }
         var token: String?
         if let location = response.headers.first(name: "Location") {
             token = Self.nextToken(fromLocation: location)

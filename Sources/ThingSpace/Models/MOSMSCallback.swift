@@ -65,27 +65,24 @@ public struct CallbackEnvelope {
     public var username: String?
     public var password: String?
     /// The decoded JSON object.
-    let object: [String: Any]
+    let object: JSONObject
 
     /// Reads a body as a JSON object.
     /// - Throws: ``CallbackParseError/notJSONObject`` when the body is not a JSON object.
     public init(body: some Collection<UInt8>) throws(CallbackParseError) {
-        let data = Data(body)
-        guard let parsed = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
-              let object = parsed as? [String: Any]
-        else { throw .notJSONObject }
+        guard let object = (try? JSONValue(parsing: body))?.object else { throw .notJSONObject }
         self.object = object
-        self.username = object["username"] as? String
-        self.password = object["password"] as? String
+        self.username = object["username"]?.string
+        self.password = object["password"]?.string
     }
 
     /// Interprets the envelope as an MO SMS callback.
     public func moSMS() throws(CallbackParseError) -> MOSMSCallback {
-        var nested: [String: Any]?
-        if let response = object["deviceResponse"] as? [String: Any] {
+        var nested: JSONObject?
+        if let response = object["deviceResponse"]?.object {
             // `deviceResponse` holds one service-specific object; take the first that has text.
             for key in response.keys.sorted() {
-                if let inner = response[key] as? [String: Any], Self.text(in: inner) != nil {
+                if let inner = response[key]?.object, Self.text(in: inner) != nil {
                     nested = inner
                     break
                 }
@@ -104,43 +101,37 @@ public struct CallbackEnvelope {
             deviceIDs: ids,
             text: text,
             timestamp: Self.string(object["timestamp"]) ?? nested.flatMap { Self.string($0["timestamp"]) },
-            callbackCount: Self.int(object["callbackCount"]),
-            maxCallbackThreshold: Self.int(object["maxCallbackThreshold"])
+            callbackCount: object["callbackCount"].flatMap(Self.int),
+            maxCallbackThreshold: object["maxCallbackThreshold"].flatMap(Self.int)
         )
     }
 
-    private static func text(in object: [String: Any]) -> String? {
-        (object["smsMessage"] as? String) ?? (object["message"] as? String)
+    private static func text(in object: JSONObject) -> String? {
+        object["smsMessage"]?.string ?? object["message"]?.string
     }
 
-    private static func deviceIDs(in value: Any?) -> [DeviceID] {
-        guard let list = value as? [Any] else { return [] }
+    /// `[{"id", "kind"}]`, skipping entries without both; each identifier once.
+    static func deviceIDs(in value: JSONValue?) -> [DeviceID] {
+        guard let list = value?.array else { return [] }
         var result: [DeviceID] = []
         for item in list {
-            guard let entry = item as? [String: Any],
-                  let id = string(entry["id"]), !id.isEmpty,
-                  let kind = entry["kind"] as? String, !kind.isEmpty
-            else { continue }
+            guard let id = string(item["id"]), let kind = item["kind"]?.string, !kind.isEmpty else { continue }
             let device = DeviceID(kind: kind, id: id)
             if !result.contains(device) { result.append(device) }
         }
         return result
     }
 
-    /// A string, or a number written as one (some producers send numeric ids).
-    private static func string(_ value: Any?) -> String? {
+    /// A non-empty string, or a number written as one (some producers send numeric ids).
+    static func string(_ value: JSONValue?) -> String? {
         switch value {
-        case let string as String: return string.isEmpty ? nil : string
-        case let number as NSNumber: return number.stringValue
+        case .string(let string): return string.isEmpty ? nil : string
+        case .number(let literal): return literal
         default: return nil
         }
     }
 
-    private static func int(_ value: Any?) -> Int? {
-        switch value {
-        case let number as NSNumber: return number.intValue
-        case let string as String: return Int(string)
-        default: return nil
-        }
+    private static func int(_ value: JSONValue) -> Int? {
+        value.int ?? value.string.flatMap { Int($0) }
     }
 }

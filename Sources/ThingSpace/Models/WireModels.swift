@@ -120,6 +120,71 @@ public struct SMSHistoryPage: Sendable, Codable, Equatable {
     }
 }
 
+extension SMSHistoryPage {
+    /// Reads a history page with ``JSONValue`` (a page is the drain's hot path; `JSONDecoder`
+    /// was a sixth of a drain's CPU). Same contract as the `Decodable` conformance:
+    /// `messages` and `hasMoreData` are required, each message needs `deviceIds` and `message`.
+    public init(json bytes: some Collection<UInt8>) throws(JSONParseError) {
+        let document = try JSONValue(parsing: bytes)
+        guard let list = document["messages"]?.array else { throw JSONParseError(offset: 0, reason: "no 'messages' array") }
+        guard let more = document["hasMoreData"]?.bool else { throw JSONParseError(offset: 0, reason: "no 'hasMoreData' boolean") }
+        var messages: [SMSMessage] = []
+        messages.reserveCapacity(list.count)
+        for (index, entry) in list.enumerated() {
+            guard let text = entry["message"]?.string, let ids = entry["deviceIds"]?.array else {
+                throw JSONParseError(offset: 0, reason: "message \(index) lacks 'message' or 'deviceIds'")
+            }
+            var deviceIds: [DeviceID] = []
+            deviceIds.reserveCapacity(ids.count)
+            for id in ids {
+                guard let kind = id["kind"]?.string, let value = id["id"]?.string else {
+                    throw JSONParseError(offset: 0, reason: "message \(index) has a device id without 'kind' and 'id'")
+                }
+                deviceIds.append(DeviceID(kind: kind, id: value))
+            }
+            let timestamp: String?
+            switch entry["timestamp"] {
+            case nil, .null?: timestamp = nil
+            case .string(let value)?: timestamp = value
+            default: throw JSONParseError(offset: 0, reason: "message \(index) has a 'timestamp' that is not a string")
+            }
+            messages.append(SMSMessage(deviceIds: deviceIds, message: text, timestamp: timestamp))
+        }
+        self.init(messages: messages, hasMoreData: more)
+    }
+}
+
+extension SMSHistoryPage {
+    /// The page as JSON, written by hand: byte for byte what `JSONEncoder` writes with
+    /// `.sortedKeys, .withoutEscapingSlashes` (a test holds the two together). The simulator
+    /// serves pages with it, on the drain benchmark's hot path.
+    package func jsonBytes() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + messages.count * 160)
+        out.append(UInt8(ascii: "{"))
+        JSONOut.key("hasMoreData", first: true, into: &out)
+        out.append(contentsOf: hasMoreData ? Array("true".utf8) : Array("false".utf8))
+        JSONOut.key("messages", into: &out)
+        out.append(UInt8(ascii: "["))
+        for (index, message) in messages.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "{"))
+            JSONOut.key("deviceIds", first: true, into: &out)
+            out.append(UInt8(ascii: "["))
+            for (position, id) in message.deviceIds.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                JSONOut.device(id, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+            JSONOut.field("message", message.message, into: &out)
+            if let timestamp = message.timestamp { JSONOut.field("timestamp", timestamp, into: &out) }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(contentsOf: [UInt8(ascii: "]"), UInt8(ascii: "}")])
+        return out
+    }
+}
+
 /// `{"success": true}` (startCallbacks).
 public struct SuccessBody: Sendable, Codable, Equatable {
     public var success: Bool

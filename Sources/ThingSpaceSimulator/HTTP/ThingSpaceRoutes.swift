@@ -73,9 +73,9 @@ extension ThingSpaceSimulator {
             let next = request.uri.queryParameters["next"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
             let session = Self.sessionToken(request)
             let answer = self.state.withLock { $0.history(account: account, next: next, session: session) }
-            guard let token = answer.nextToken else { return Reply.json(answer.page) }
+            guard let token = answer.nextToken else { return Reply.page(answer.page) }
             // Relative to the M2M root, exactly as ThingSpace writes it.
-            return Reply.json(answer.page, status: .accepted, headers: [.location: "/sms/\(account)/history?next=\(token)"])
+            return Reply.page(answer.page, status: .accepted, headers: [.location: "/sms/\(account)/history?next=\(token)"])
         }
 
         router.put("\(Self.m2m)/sms/:account/startCallbacks") { request, context in

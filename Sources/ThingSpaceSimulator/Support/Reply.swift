@@ -18,6 +18,13 @@ enum Reply {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// A history page, written by hand (``SMSHistoryPage/jsonBytes()``): the simulator's hot path.
+    static func page(_ page: SMSHistoryPage, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: page.jsonBytes())))
+    }
+
     /// 400 with the synchronous error envelope.
     static func envelope(_ envelope: ErrorEnvelope) -> Response { json(envelope, status: .badRequest) }
 
