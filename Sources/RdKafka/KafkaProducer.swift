@@ -37,9 +37,12 @@ public final class KafkaProducer: Sendable {
     }
 
     deinit {
-        // Without close(): stop the poll thread; it drops the last reference to the client and
-        // destroys it there (rd_kafka_destroy blocks). Waiting callers get a retriable failure.
+        // Without close(): stop the poll thread (waiting callers get a retriable failure).
         core.stopPollThread()
+        // rd_kafka_destroy blocks until librdkafka's threads end, so the client must not be
+        // destroyed on the cooperative pool: this reference is released on the blocking queue,
+        // and the poll thread releases its own as it exits; whichever is last destroys it.
+        Blocking.release(core)
     }
 
     /// Produces the messages, in order, and waits for each one's delivery report.
@@ -90,6 +93,11 @@ public final class KafkaProducer: Sendable {
 /// Runs blocking librdkafka calls (flush, metadata) on a private queue, never on the cooperative pool.
 enum Blocking {
     private static let queue = DispatchQueue(label: "thingbridge.kafka.blocking", attributes: .concurrent)
+
+    /// Drops a reference on the blocking queue, so that a blocking `deinit` runs there.
+    static func release(_ object: some Sendable & AnyObject) {
+        queue.async { withExtendedLifetime(object) {} }
+    }
 
     static func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in

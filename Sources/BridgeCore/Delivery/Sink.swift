@@ -50,7 +50,7 @@ public protocol Sink: Sendable {
 ///
 /// Optional: sinks without a remote destination (files) need not adopt it.
 public protocol SinkHealthReporting: Sink {
-    /// Checks the destination now, within the sink's own bound.
+    /// The destination's health: from a recent check, or a new one within the sink's own bound.
     func health() async -> SinkHealth
 }
 

@@ -31,6 +31,7 @@ public final class KafkaSink: SinkHealthReporting {
     private let producer: Mutex<KafkaProducer>
     private let metrics: Metrics
     private let healthCheck = Mutex<Task<Void, Never>?>(nil)
+    private let lastHealth = Mutex<SinkHealth?>(nil)
 
     struct Metrics {
         let produced: Counter
@@ -107,7 +108,7 @@ public final class KafkaSink: SinkHealthReporting {
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 // Holds the sink only for the check itself, not while sleeping.
-                guard await self?.health() != nil else { return }
+                guard await self?.checkHealth() != nil else { return }
                 try? await Task.sleep(for: interval)
             }
         }
@@ -251,8 +252,21 @@ public final class KafkaSink: SinkHealthReporting {
         metrics.inFlight.record(0)
     }
 
-    /// Asks a broker for the cluster metadata (bounded by 5 s): reachable when one answers.
+    /// The result of the last periodic check (every `healthInterval`), or a check now when
+    /// there has been none yet: cheap enough for a readiness probe.
     public func health() async -> SinkHealth {
+        if let last = lastHealth.withLock({ $0 }) { return last }
+        return await checkHealth()
+    }
+
+    /// Asks a broker for the cluster metadata now (bounded by 5 s): reachable when one answers.
+    public func checkHealth() async -> SinkHealth {
+        let health = await queryHealth()
+        lastHealth.withLock { $0 = health }
+        return health
+    }
+
+    private func queryHealth() async -> SinkHealth {
         let producer = currentProducer()
         do {
             let metadata = try await producer.metadata(timeout: .seconds(5))
