@@ -328,6 +328,7 @@ struct KafkaSinkTests {
         ("type: kafka\nbrokers: [k:9092]\nmode: envelope\n", "mode"),
         ("type: kafka\nbrokers: [k:9092]\nproperties: { no.such.thing: 1 }\n", "no.such.thing"),
         ("type: kafka\nbrokers: [k:9092]\nacks: some\n", "acks"),
+        ("type: kafka\nbrokers: [k:9092]\nacks: leader\n", "idempotent producer needs acks: all"),
     ])
     func rejectsBadSettingsWithTheirLocation(yaml: String, expected: String) throws {
         let decoder = YAMLConfigDecoder(environment: [:])

@@ -165,6 +165,9 @@ public struct KafkaSinkConfig: Sendable, Decodable, Equatable {
         if flushTimeout < .milliseconds(1) || messageTimeout < .milliseconds(1) {
             throw DecodingError.dataCorruptedError(forKey: .messageTimeout, in: container, debugDescription: "timeouts must be at least 1ms")
         }
+        if idempotent, acks != .all {
+            throw DecodingError.dataCorruptedError(forKey: .acks, in: container, debugDescription: "an idempotent producer needs acks: all (or set idempotent: false)")
+        }
         if healthInterval < .seconds(1) {
             throw DecodingError.dataCorruptedError(forKey: .healthInterval, in: container, debugDescription: "healthInterval must be at least 1s")
         }
