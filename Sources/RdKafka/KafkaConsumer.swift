@@ -92,29 +92,37 @@ public final class KafkaConsumer: Sendable {
         return messages
     }
 
-    /// Reads everything `topic` holds now: every partition from the beginning, until no new
-    /// message arrived for `idle` (or `limit` passed).
+    /// Reads everything `topic` holds now: every partition from the beginning up to its high
+    /// watermark as of the call (or until `limit` passes).
     ///
     /// - Important: blocks the calling thread. For scripts and synchronous test helpers only;
     ///   async code uses ``assignAll(topic:from:timeout:)`` and ``read(count:timeout:)``.
-    /// - Throws: ``KafkaError`` when the topic cannot be described.
+    /// - Throws: ``KafkaError`` when the topic cannot be described or its offsets queried.
     public static func readAllBlocking(
-        bootstrapServers: String, topic: String, idle: Duration = .milliseconds(500), limit: Duration = .seconds(10)
+        bootstrapServers: String, topic: String, limit: Duration = .seconds(10)
     ) throws(KafkaError) -> [KafkaConsumerMessage] {
         let consumer = try KafkaConsumer(bootstrapServers: bootstrapServers)
-        let metadata = try consumer.client.metadata(topic: topic, timeoutMilliseconds: 5000).get()
+        let client = consumer.client
+        let metadata = try client.metadata(topic: topic, timeoutMilliseconds: 5000).get()
         guard let described = metadata.topic(topic), described.error == nil else {
             throw KafkaError(code: metadata.topic(topic)?.error ?? .unknownTopic, message: "topic '\(topic)' is not available")
         }
-        try consumer.assign(topic: topic, partitions: described.partitions.map(\.id))
+        // Where each partition ends now; reading stops when every one has been read that far.
+        var remaining: [Int32: Int64] = [:]
+        for partition in described.partitions {
+            let marks = try client.watermarks(topic: topic, partition: partition.id, timeoutMilliseconds: 5000).get()
+            if marks.high > marks.low { remaining[partition.id] = marks.high }
+        }
+        if remaining.isEmpty { return [] }
+        try consumer.assign(topic: topic, partitions: Array(remaining.keys))
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: limit)
-        var lastArrival = clock.now
         var messages: [KafkaConsumerMessage] = []
-        while clock.now < deadline, clock.now - lastArrival < idle {
-            if case .success(let message) = consumer.client.consumerPoll(timeoutMilliseconds: 50) {
-                messages.append(message)
-                lastArrival = clock.now
+        while !remaining.isEmpty, clock.now < deadline {
+            guard case .success(let message) = client.consumerPoll(timeoutMilliseconds: 100) else { continue }
+            messages.append(message)
+            if let end = remaining[message.partition], message.offset + 1 >= end {
+                remaining.removeValue(forKey: message.partition)
             }
         }
         return messages

@@ -20,7 +20,7 @@ struct KafkaSinkTests {
     }
 
     /// Settings that keep fault tests quick: short reconnect backoff and message timeout.
-    static func config(_ cluster: KafkaMockCluster, topic: String, mode: KafkaSinkConfig.Mode = .binary, messageTimeout: Duration = .seconds(2)) -> KafkaSinkConfig {
+    static func config(_ cluster: KafkaMockCluster, topic: String, mode: KafkaSinkConfig.Mode = .binary, messageTimeout: Duration = .seconds(5)) -> KafkaSinkConfig {
         KafkaSinkConfig(
             brokers: [cluster.bootstrapServers], topic: topic, mode: mode, flushTimeout: .seconds(2), messageTimeout: messageTimeout,
             linger: .milliseconds(1),
@@ -43,7 +43,7 @@ struct KafkaSinkTests {
     @Test func passesTheSinkConformanceSuite() async throws {
         let cluster = try KafkaMockCluster(brokers: 3)
         try cluster.createTopic("conformance", partitions: 3)
-        let config = Self.config(cluster, topic: "conformance", messageTimeout: .milliseconds(1500))
+        let config = Self.config(cluster, topic: "conformance", messageTimeout: .seconds(2))
         let sink = try KafkaSink(name: "kafka", config: config, logger: Self.logger)
         try await SinkConformance(
             makeSink: { sink },

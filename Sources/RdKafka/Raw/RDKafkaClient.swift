@@ -254,6 +254,16 @@ final class RDKafkaClient: @unchecked Sendable {
 
     // MARK: - Consuming
 
+    /// `rd_kafka_query_watermark_offsets` (blocking): the partition's low and high watermarks
+    /// (the high one is the offset the next record will get).
+    func watermarks(topic: String, partition: Int32, timeoutMilliseconds: Int32) -> Result<(low: Int64, high: Int64), KafkaError> {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let code = rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, timeoutMilliseconds)
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(KafkaError(code: KafkaError.Code(code))) }
+        return .success((low, high))
+    }
+
     /// `rd_kafka_assign`: reads these partitions from these offsets, without joining a group.
     /// `offset` -2 is `RD_KAFKA_OFFSET_BEGINNING`, -1 `RD_KAFKA_OFFSET_END`.
     func assign(_ partitions: [(topic: String, partition: Int32, offset: Int64)]) throws(KafkaError) {
