@@ -54,6 +54,11 @@ public final class KafkaConsumer: Sendable {
         try client.assign(partitions.map { (topic, $0, start.rawValue) })
     }
 
+    /// Reads these partitions of `topic`, each from its own offset.
+    public func assign(topic: String, offsets: [Int32: Int64]) throws(KafkaError) {
+        try client.assign(offsets.sorted { $0.key < $1.key }.map { (topic, $0.key, $0.value) })
+    }
+
     /// Reads every partition of `topic` (asks the cluster how many there are) from `start`.
     public func assignAll(topic: String, from start: StartOffset = .beginning, timeout: Duration = .seconds(5)) async throws(KafkaError) {
         let client = client

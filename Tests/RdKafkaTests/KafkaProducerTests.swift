@@ -41,6 +41,12 @@ struct KafkaProducerTests {
         await producer.close(flushTimeout: .seconds(5))
     }
 
+    @Test func theRealBrokerRoundTripWorksOnTheMockCluster() async throws {
+        let kafka = try MockKafka(brokers: 3)
+        try kafka.cluster.createTopic("thingbridge.test", partitions: 3)
+        try await RealBrokerTests.roundTrip(brokers: kafka.cluster.bootstrapServers, topic: "thingbridge.test")
+    }
+
     @Test func aKeyAlwaysGoesToOnePartitionAndKeysSpread() async throws {
         let kafka = try MockKafka(brokers: 3)
         try kafka.cluster.createTopic("keys", partitions: 6, replicationFactor: 3)
