@@ -51,6 +51,13 @@ import Testing
         #expect(error.message.contains("no.such.property"))
         #expect(!error.description.contains("s3cret-value"))
         #expect(throws: KafkaError.self) { try KafkaProducer(config: config, logger: .init(label: "t")) }
+
+        // librdkafka quotes a bad value in its message: it is taken out.
+        var badValue = KafkaProducerConfig(bootstrapServers: ["127.0.0.1:9"])
+        badValue.properties["security.protocol"] = "hunter2-not-a-protocol"
+        let refused = try #require(throws: KafkaError.self) { try badValue.validate() }
+        #expect(refused.message.contains("security.protocol"))
+        #expect(!refused.description.contains("hunter2"), "\(refused)")
     }
 
     @Test func typedSettingsBecomeLibrdkafkaProperties() throws {

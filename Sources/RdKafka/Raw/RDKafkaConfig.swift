@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 internal import CRdKafka
+import Foundation
 
 /// Owns one `rd_kafka_conf_t` until `rd_kafka_new` takes it over.
 ///
@@ -32,7 +33,9 @@ final class RDKafkaConfig {
         var errorText = [CChar](repeating: 0, count: 512)
         let result = rd_kafka_conf_set(pointer, key, value, &errorText, errorText.count)
         guard result == RD_KAFKA_CONF_OK else {
-            let reason = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            var reason = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            // librdkafka quotes a bad value in its message; the value may be a secret.
+            if !value.isEmpty { reason = reason.replacingOccurrences(of: value, with: "…") }
             throw KafkaError.invalidConfiguration(key, reason.isEmpty ? "rejected by librdkafka" : reason)
         }
     }
