@@ -70,3 +70,14 @@ struct AdminController: Sendable {
         }
     }
 }
+
+extension Response {
+    static func json(status: HTTPResponse.Status, _ fields: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}

@@ -1,13 +1,13 @@
 //===----------------------------------------------------------------------===//
-// ThingBridge — ThingSpace callback ingress
+// ThingBridge — ThingSpace callback ingress: what each callback gets
 //===----------------------------------------------------------------------===//
 
 import BridgeCore
 import Foundation
-import Hummingbird
 import Logging
 import Metrics
 import NIOCore
+import NIOHTTP1
 import ThingSpace
 
 /// `POST /callbacks/thingspace/{accountName}`: ThingSpace's MO SMS callbacks.
@@ -25,42 +25,46 @@ import ThingSpace
 /// | 404 | account not configured |
 /// | 413 | body larger than `ingress.maxBodySize` |
 /// | 503 | back-pressure is on, or the journal could not commit (`Retry-After`) |
+///
+/// Independent of the HTTP server (``CallbackServer`` carries requests to it).
 struct CallbackController: Sendable {
     static let pathPrefix = "/callbacks/thingspace"
 
     let accounts: [String: AccountConfig]
     let ingest: Ingest
     let maxBodySize: Int
-    /// Told to drain when a callback could not be journaled: ThingSpace queued that message.
     let pollers: [String: HistoryPoller]
     let backpressure: BackpressureMonitor
     let logger: Logger
+    /// Made once: creating a metric looks it up in the registry under a lock.
+    private let received = Counter(label: "thingbridge_received_total", dimensions: [("channel", "callback")])
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post("\(Self.pathPrefix)/:account") { request, context in
-            try await self.handle(request, context: context)
-        }
+    init(accounts: [String: AccountConfig], ingest: Ingest, maxBodySize: Int, pollers: [String: HistoryPoller], backpressure: BackpressureMonitor, logger: Logger) {
+        self.accounts = accounts
+        self.ingest = ingest
+        self.maxBodySize = maxBodySize
+        self.pollers = pollers
+        self.backpressure = backpressure
+        self.logger = logger
     }
 
-    func handle(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let received = Date()
-        let accountName = try context.parameters.require("account")
-        guard let account = accounts[accountName] else {
-            reject("unknown_account")
-            return .json(status: .notFound, ["error": "unknown account '\(accountName)'"])
-        }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
-            reject("too_large")
-            return .json(status: .contentTooLarge, ["error": "body larger than \(maxBodySize) bytes"])
-        }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: maxBodySize)
-        } catch is NIOTooManyBytesError {
-            reject("too_large")
-            return .json(status: .contentTooLarge, ["error": "body larger than \(maxBodySize) bytes"])
-        }
+    /// Whether `account` is configured (asked before the body is read).
+    func knows(account: String) -> Bool { accounts[account] != nil }
+
+    func unknownAccount(_ name: String) -> CallbackReply {
+        reject("unknown_account")
+        return .json(.notFound, ["error": "unknown account '\(name)'"])
+    }
+
+    func tooLarge() -> CallbackReply {
+        reject("too_large")
+        return .json(.payloadTooLarge, ["error": "body larger than \(maxBodySize) bytes"])
+    }
+
+    /// Answers one callback whose whole body has been read.
+    func handle(account accountName: String, body: ByteBuffer, receivedAt: Date) async -> CallbackReply {
+        guard let account = accounts[accountName] else { return unknownAccount(accountName) }
+        guard body.readableBytes <= maxBodySize else { return tooLarge() }
         let bytes = body.readableBytesView
         let envelope: CallbackEnvelope
         do {
@@ -68,47 +72,47 @@ struct CallbackController: Sendable {
         } catch {
             reject("not_json")
             logger.warning("callback body is not a JSON object; rejected", metadata: ["account": "\(accountName)", "bytes": "\(bytes.count)"])
-            return .json(status: .badRequest, ["error": error.message])
+            return .json(.badRequest, ["error": error.message])
         }
         guard account.callback.matches(username: envelope.username, password: envelope.password) else {
             reject("unauthorized")
             logger.warning("callback with wrong or missing credentials; rejected", metadata: ["account": "\(accountName)"])
-            return .json(status: .unauthorized, ["error": "wrong or missing callback credentials"])
+            return .json(.unauthorized, ["error": "wrong or missing callback credentials"])
         }
         if backpressure.isOn {
             // ThingSpace queues the message; the poller collects it once the backlog is down.
             reject("backpressure")
             return .unavailable("back-pressure: the gateway's backlog is full, retry later", retryAfter: backpressure.settings.retryAfter)
         }
-        Counter(label: "thingbridge_received_total", dimensions: [("channel", "callback")]).increment()
+        received.increment()
         let message: MOSMSCallback
         do {
             message = try envelope.moSMS()
         } catch {
-            return await quarantine(Data(bytes), account: accountName, reason: error, received: received)
+            return await quarantine(Data(bytes), account: accountName, reason: error, received: receivedAt)
         }
         do {
-            let result = try await ingest.ingest(message, account: accountName, channel: .callback, receivedAt: received)
+            let result = try await ingest.ingest(message, account: accountName, channel: .callback, receivedAt: receivedAt)
             let duplicate: Bool
             if case .duplicate = result.outcome { duplicate = true } else { duplicate = false }
-            return .json(status: .ok, ["id": result.event.id, "duplicate": duplicate])
+            return .journaled(id: result.event.id, duplicate: duplicate)
         } catch {
             return unavailable(error, account: accountName)
         }
     }
 
-    private func quarantine(_ body: Data, account: String, reason: CallbackParseError, received: Date) async -> Response {
+    private func quarantine(_ body: Data, account: String, reason: CallbackParseError, received: Date) async -> CallbackReply {
         do {
             let id = try await ingest.journal.quarantine(account: account, reason: reason.description, body: body, receivedAt: received)
             Counter(label: "thingbridge_quarantined_total", dimensions: [("reason", reason.code)]).increment()
             logger.warning("callback body quarantined", metadata: ["account": "\(account)", "quarantine": "\(id)", "reason": "\(reason.code)"])
-            return .json(status: .accepted, ["quarantined": id, "reason": reason.code])
+            return .json(.accepted, ["quarantined": id, "reason": reason.code])
         } catch {
             return unavailable(error, account: account)
         }
     }
 
-    private func unavailable(_ error: JournalError, account: String) -> Response {
+    private func unavailable(_ error: JournalError, account: String) -> CallbackReply {
         Counter(label: "thingbridge_journal_errors_total", dimensions: [("code", error.code)]).increment()
         logger.error("journal commit failed; answered 503 so ThingSpace keeps the message queued", metadata: ["account": "\(account)", "error": "\(error)"])
         pollers[account]?.requestDrain()
@@ -120,21 +124,36 @@ struct CallbackController: Sendable {
     }
 }
 
-extension Response {
-    /// 503 with `Retry-After`: ThingSpace keeps the message queued and the poller collects it.
-    static func unavailable(_ message: String, retryAfter: Duration) -> Response {
-        var response = Response.json(status: .serviceUnavailable, ["error": message])
-        response.headers[.retryAfter] = "\(retryAfter.components.seconds)"
-        return response
+/// An answer to a callback: a status and a small JSON body.
+struct CallbackReply: Sendable {
+    var status: HTTPResponseStatus
+    var body: [UInt8]
+    /// Sent as `Retry-After` (seconds) with a 503.
+    var retryAfter: Duration?
+    /// Sent as `Allow` with a 405.
+    var allow: String?
+
+    static func json(_ status: HTTPResponseStatus, _ fields: [String: Any]) -> CallbackReply {
+        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return CallbackReply(status: status, body: Array(data))
     }
 
-    /// A small JSON answer.
-    static func json(status: HTTPResponse.Status, _ fields: [String: Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
-        )
+    static func unavailable(_ message: String, retryAfter: Duration) -> CallbackReply {
+        var reply = json(.serviceUnavailable, ["error": message])
+        reply.retryAfter = retryAfter
+        return reply
+    }
+
+    /// `200 {"duplicate":…,"id":…}`: what every accepted callback gets, written by hand (it is
+    /// the answer of the hot path; the same bytes as ``json(_:_:)`` would write).
+    static func journaled(id: String, duplicate: Bool) -> CallbackReply {
+        var out: [UInt8] = []
+        out.reserveCapacity(72)
+        out.append(UInt8(ascii: "{"))
+        JSONOut.key("duplicate", first: true, into: &out)
+        out.append(contentsOf: duplicate ? Array("true".utf8) : Array("false".utf8))
+        JSONOut.field("id", id, into: &out)
+        out.append(UInt8(ascii: "}"))
+        return CallbackReply(status: .ok, body: out)
     }
 }

@@ -95,21 +95,17 @@ public final class Gateway: Service {
     public func adminListenAddress() async -> ListenAddress { await adminAddress.get() }
 
     public func run() async throws {
-        let router = Router(context: BasicRequestContext.self)
-        CallbackController(
+        let controller = CallbackController(
             accounts: Dictionary(uniqueKeysWithValues: config.accounts.map { ($0.name, $0) }),
             ingest: ingest, maxBodySize: config.ingress.maxBodySize.bytes, pollers: pollers, backpressure: backpressure, logger: logger
-        ).register(on: router)
-        let ingressApp = Application(
-            router: router,
-            configuration: .init(address: .hostname(config.ingress.listen.host, port: config.ingress.listen.port), serverName: "thingbridge"),
-            onServerRunning: { [ingressAddress, logger, config] channel in
-                let port = channel.localAddress?.port ?? config.ingress.listen.port
-                let bound = ListenAddress(host: config.ingress.listen.host, port: port)
+        )
+        let ingressServer = CallbackServer(
+            host: config.ingress.listen.host, port: config.ingress.listen.port, controller: controller,
+            drainTimeout: config.shutdownTimeout, logger: logger,
+            onBound: { [ingressAddress, logger] bound in
                 logger.info("ingress listening", metadata: ["address": "\(bound)", "path": "\(CallbackController.pathPrefix)/{account}"])
                 ingressAddress.set(bound)
-            },
-            logger: logger
+            }
         )
         let adminRouter = Router(context: BasicRequestContext.self)
         AdminController(journal: journal, registry: metricsRegistry, pollers: pollers, backpressure: backpressure).register(on: adminRouter)
@@ -126,7 +122,7 @@ public final class Gateway: Service {
         )
         // Graceful shutdown runs in reverse order: ingress first, dispatchers last.
         let pollerServices: [any Service] = pollers.keys.sorted().compactMap { pollers[$0] }
-        let services: [any Service] = [JournalMaintenance(journal: journal, retention: config.journal.retention, logger: logger), backpressure] + dispatchers + pollerServices + [adminApp, ingressApp]
+        let services: [any Service] = [JournalMaintenance(journal: journal, retention: config.journal.retention, logger: logger), backpressure] + dispatchers + pollerServices + [adminApp, ingressServer]
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         // A sink stuck in a write must not keep the process from stopping: after the timeout the
         // rest is cancelled; what was not delivered stays pending in the journal.

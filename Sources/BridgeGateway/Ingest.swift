@@ -18,12 +18,23 @@ public final class Ingest: Sendable {
     private let routes: Mutex<RouteSet>
     private let signals: [String: DeliverySignal]
     private let logger: Logger
+    /// Made once per channel: creating a metric looks it up in the registry under a lock.
+    private let journaled: [Channel: Counter]
+    private let deduplicated: [Channel: Counter]
+    private let unmatchedCount = Counter(label: "thingbridge_events_unmatched_total")
 
     public init(journal: SQLiteJournal, routes: RouteSet, signals: [String: DeliverySignal], logger: Logger) {
         self.journal = journal
         self.routes = Mutex(routes)
         self.signals = signals
         self.logger = logger
+        var journaled: [Channel: Counter] = [:], deduplicated: [Channel: Counter] = [:]
+        for channel in Channel.allCases {
+            journaled[channel] = Counter(label: "thingbridge_events_journaled_total", dimensions: [("channel", channel.rawValue)])
+            deduplicated[channel] = Counter(label: "thingbridge_events_deduplicated_total", dimensions: [("channel", channel.rawValue)])
+        }
+        self.journaled = journaled
+        self.deduplicated = deduplicated
     }
 
     /// The route set in force.
@@ -81,9 +92,9 @@ public final class Ingest: Sendable {
                 results.append(Result(event: entry.event, outcome: outcome, deliveries: []))
             }
         }
-        Counter(label: "thingbridge_events_journaled_total", dimensions: [("channel", channel.rawValue)]).increment(by: stored)
-        Counter(label: "thingbridge_events_deduplicated_total", dimensions: [("channel", channel.rawValue)]).increment(by: duplicates)
-        Counter(label: "thingbridge_events_unmatched_total").increment(by: unmatched)
+        if stored > 0 { journaled[channel]?.increment(by: stored) }
+        if duplicates > 0 { deduplicated[channel]?.increment(by: duplicates) }
+        if unmatched > 0 { unmatchedCount.increment(by: unmatched) }
         for sink in sinks { signals[sink]?.signal() }
         return results
     }

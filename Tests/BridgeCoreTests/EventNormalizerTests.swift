@@ -126,6 +126,22 @@ extension MOSMSCallback {
             let foundation = try BridgeEvent.foundationJSON(event)
             #expect(try event.jsonData() == foundation)
             #expect(try BridgeEvent.decode(event.jsonData()) == event)
+            // The hand-written reader agrees with JSONDecoder.
+            #expect(try BridgeEvent.decode(foundation) == JSONDecoder().decode(BridgeEvent.self, from: foundation))
         }
+    }
+
+    @Test func aStoredEventMissingAFieldIsAnErrorNamingIt() throws {
+        let event = EventNormalizer.normalize(
+            MOSMSCallback(deviceIDs: [DeviceID(kind: "mdn", id: "1")], text: "x"), account: "a", channel: .poll, receivedAt: Date()
+        )
+        var object = try #require(try JSONSerialization.jsonObject(with: event.jsonData()) as? [String: Any])
+        var data = try #require(object["data"] as? [String: Any])
+        data["channel"] = "carrier-pigeon"
+        object["data"] = data
+        let broken = try JSONSerialization.data(withJSONObject: object)
+        #expect { try BridgeEvent.decode(broken) } throws: { ($0 as? EventDecodingError)?.field == "data.channel" }
+        object.removeValue(forKey: "subject")
+        #expect(throws: (any Error).self) { try BridgeEvent.decode(JSONSerialization.data(withJSONObject: object)) }
     }
 }

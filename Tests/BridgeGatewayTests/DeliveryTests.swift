@@ -62,8 +62,12 @@ struct IsolationTests {
             }
             let archive = gateway.directory.appending("data/archive.jsonl")
             #expect(await eventually(timeout: .seconds(5)) { (try? readJSONLines(archive).count) == 20 })
+            // The file is written (and fsynced) before the journal marks the batch delivered.
+            let marked = await eventually(timeout: .seconds(5)) {
+                (try? await gateway.gateway.journal.stats().deliveredBySink["archive"]) == 20
+            }
+            #expect(marked)
             let stats = try await gateway.gateway.journal.stats()
-            #expect(stats.deliveredBySink["archive"] == 20)
             #expect(stats.pendingBySink["stuck"] == 20)
             // Shutdown (when this closure returns) must still finish, within shutdownTimeout.
         }

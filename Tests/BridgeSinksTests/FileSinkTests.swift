@@ -87,6 +87,15 @@ import ThingSpace
         #expect(sink.path(for: try Self.item(1, account: "../../etc")) == "/data/.._.._etc/x.jsonl")
         #expect(sink.path(for: try Self.item(1, account: "..")) == "/data/_/x.jsonl")
     }
+
+    @Test func everyPlaceholderIsFilledAndOtherBracesAreKept() async throws {
+        let config = FileSinkConfig(path: "{sink}/{route}/{date}-{account}{other}.jsonl")
+        let relative = FileSink(name: "arch", config: config, dataDirectory: URL(fileURLWithPath: "/data/"), logger: logger)
+        // 1_795_000_000 is 2026-11-18 UTC.
+        #expect(relative.path(for: try Self.item(1, route: "r/1")) == "/data/arch/r_1/2026-11-18-0000123456-00001{other}.jsonl")
+        let absolute = FileSink(name: "s", config: FileSinkConfig(path: "/var/x/{account}.jsonl"), dataDirectory: URL(fileURLWithPath: "/data"), logger: logger)
+        #expect(absolute.path(for: try Self.item(1)) == "/var/x/0000123456-00001.jsonl")
+    }
 }
 
 @Suite struct FileSinkCrashRecoveryTests {

@@ -22,7 +22,16 @@ import Darwin
 public final class FileSink: Sink {
     public let name: String
     private let config: FileSinkConfig
-    private let baseDirectory: URL
+    /// `config.path` cut into literals and placeholders once, so that naming an item's file is
+    /// a few appends (it was `replacingOccurrences` and URL building for every delivery).
+    private let template: [PathPiece]
+    /// The folder relative paths resolve against, ending in `/`.
+    private let basePrefix: String
+
+    enum PathPiece: Equatable {
+        case literal(String)
+        case account, date, sink, route
+    }
     private let writer: FileWriter
     private let logger: Logger
 
@@ -33,7 +42,9 @@ public final class FileSink: Sink {
     public init(name: String, config: FileSinkConfig, dataDirectory: URL, logger: Logger) {
         self.name = name
         self.config = config
-        self.baseDirectory = dataDirectory
+        self.template = Self.pieces(of: config.path)
+        let base = dataDirectory.path
+        self.basePrefix = base.hasSuffix("/") ? base : base + "/"
         self.writer = FileWriter(maxFileSize: config.maxFileSize.bytes)
         var logger = logger
         logger[metadataKey: "sink"] = "\(name)"
@@ -42,20 +53,46 @@ public final class FileSink: Sink {
 
     /// The file an item goes to.
     public func path(for item: SinkItem) -> String {
-        let date = String(item.event.data.receivedAt.prefix(10))
-        var path = config.path
-        for (placeholder, value) in [
-            ("{account}", item.event.data.account), ("{date}", date), ("{sink}", name), ("{route}", item.route),
-        ] {
-            path = path.replacingOccurrences(of: placeholder, with: Self.safeComponent(value))
+        var path = ""
+        for piece in template {
+            switch piece {
+            case .literal(let text): path += text
+            case .account: path += Self.safeComponent(item.event.data.account)
+            case .date: path += Self.safeComponent(String(item.event.data.receivedAt.prefix(10)))
+            case .sink: path += Self.safeComponent(name)
+            case .route: path += Self.safeComponent(item.route)
+            }
         }
         if path.hasPrefix("/") { return path }
-        return baseDirectory.appendingPathComponent(path).path
+        return basePrefix + path
+    }
+
+    /// Splits a path pattern at `{account}`, `{date}`, `{sink}`, `{route}`.
+    static func pieces(of pattern: String) -> [PathPiece] {
+        let placeholders: [(String, PathPiece)] = [("{account}", .account), ("{date}", .date), ("{sink}", .sink), ("{route}", .route)]
+        var pieces: [PathPiece] = []
+        var literal = ""
+        var rest = Substring(pattern)
+        while !rest.isEmpty {
+            if let (text, piece) = placeholders.first(where: { rest.hasPrefix($0.0) }) {
+                if !literal.isEmpty { pieces.append(.literal(literal)) }
+                literal = ""
+                pieces.append(piece)
+                rest = rest.dropFirst(text.count)
+            } else {
+                literal.append(rest.removeFirst())
+            }
+        }
+        if !literal.isEmpty { pieces.append(.literal(literal)) }
+        return pieces
     }
 
     /// A value made safe to put in a path: no separators, no `..`.
     static func safeComponent(_ value: String) -> String {
-        let cleaned = value.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "\0", with: "_")
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == 0 }) || value.isEmpty || value == "." || value == ".." else {
+            return value
+        }
+        let cleaned = String(value.map { $0 == "/" || $0 == "\0" ? "_" : $0 })
         return cleaned == ".." || cleaned == "." || cleaned.isEmpty ? "_" : cleaned
     }
 
