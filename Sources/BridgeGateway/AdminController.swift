@@ -14,6 +14,9 @@ struct AdminController: Sendable {
     let registry: PrometheusCollectorRegistry?
     let pollers: [String: HistoryPoller]
     let backpressure: BackpressureMonitor
+    /// Sinks that can check their destination (Kafka): shown in `/readyz` as details. An
+    /// unreachable destination does not make the gateway unready: events wait in the journal.
+    var healthReporting: [String: any SinkHealthReporting] = [:]
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -29,7 +32,14 @@ struct AdminController: Sendable {
                     "status": "not ready", "journal": "ok", "backpressure": pressure.reason ?? "on", "backlog": pressure.backlog,
                 ])
             }
-            return Response.json(status: .ok, ["status": "ready", "journal": "ok", "backlog": pressure.backlog])
+            var sinks: [String: Any] = [:]
+            await withTaskGroup(of: (String, SinkHealth).self) { group in
+                for (name, sink) in healthReporting { group.addTask { (name, await sink.health()) } }
+                for await (name, health) in group {
+                    sinks[name] = ["reachable": health.isReachable].merging(health.details.mapValues { $0 as Any }) { first, _ in first }
+                }
+            }
+            return Response.json(status: .ok, ["status": "ready", "journal": "ok", "backlog": pressure.backlog, "sinks": sinks])
         }
         router.get("/metrics") { _, _ in
             var buffer: [UInt8] = []

@@ -108,7 +108,11 @@ public final class Gateway: Service {
             }
         )
         let adminRouter = Router(context: BasicRequestContext.self)
-        AdminController(journal: journal, registry: metricsRegistry, pollers: pollers, backpressure: backpressure).register(on: adminRouter)
+        var admin = AdminController(journal: journal, registry: metricsRegistry, pollers: pollers, backpressure: backpressure)
+        for dispatcher in dispatchers {
+            if let sink = dispatcher.sink as? any SinkHealthReporting { admin.healthReporting[sink.name] = sink }
+        }
+        admin.register(on: adminRouter)
         let adminApp = Application(
             router: adminRouter,
             configuration: .init(address: .hostname(config.admin.listen.host, port: config.admin.listen.port), serverName: "thingbridge-admin"),

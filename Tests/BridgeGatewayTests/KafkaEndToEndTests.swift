@@ -18,6 +18,7 @@ struct KafkaEndToEndTests {
                 messageTimeout: 1s
                 flushTimeout: 2s
                 linger: 1ms
+                healthInterval: 1s
                 retry: { base: 50ms, cap: 200ms, maxAttempts: 0 }
                 properties:
                   reconnect.backoff.ms: 50
@@ -49,9 +50,14 @@ struct KafkaEndToEndTests {
             let journal = gateway.gateway.journal
             var ids = try await Self.post(gateway, 0..<12, tag: "before")
             #expect(await eventually { (try? await journal.stats().deliveredBySink["kafka"]) == 12 })
+            // /readyz shows the brokers as reachable.
+            #expect(await eventually { (try? await gateway.admin("/readyz").body.contains(#""reachable":true"#)) == true })
 
             // Every broker down: callbacks are still answered 200, the backlog waits on disk.
             try cluster.setAllBrokers(up: false)
+            // Readiness reports the outage as a detail; the gateway stays ready (events wait in the journal).
+            #expect(await eventually(timeout: .seconds(15)) { (try? await gateway.admin("/readyz").body.contains(#""reachable":false"#)) == true })
+            #expect(try await gateway.admin("/readyz").status == 200)
             ids += try await Self.post(gateway, 0..<18, tag: "during")
             #expect(await eventually { (try? await journal.stats().pendingBySink["kafka"]) == 18 })
             // Still pending after several failed attempts (each record times out after 1 s).
