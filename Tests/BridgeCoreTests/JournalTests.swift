@@ -41,6 +41,13 @@ import ThingSpace
             // The connection that commits must fsync every commit (GRDB's pool sets NORMAL when it
             // enables WAL; the journal sets FULL after it).
             #expect(try journal.synchronousMode() == 2)
+            // A delivered mark is written without its own fsync; the connection is FULL again after.
+            let stored = try await journal.append([JournalEntry(event: Self.event(2), deliveries: [.init(route: "r", sink: "s")])])
+            let due = try await journal.dueDeliveries(sink: "s", limit: 10)
+            try await journal.markDelivered(due.map(\.deliveryID))
+            #expect(try journal.synchronousMode() == 2)
+            #expect(stored.count == 1)
+            #expect(try await journal.stats().deliveredBySink["s"] == 1)
             try journal.close()
             // Inspect the file with an independent connection, as an operator's sqlite3 would.
             let queue = try DatabaseQueue(path: path)

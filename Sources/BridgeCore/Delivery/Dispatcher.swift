@@ -57,6 +57,10 @@ public struct Dispatcher: Service {
     let batchSize: Int
     let perDeviceOrder: Bool
     let idleInterval: Duration
+    /// How long a wake-up waits before reading the outbox, so that the deliveries of several
+    /// commits go out as one batch (one sink write and fsync, one journal update) instead of one
+    /// each. Default 2 ms.
+    let coalesce: Duration
     let logger: Logger
     /// The clock retries are scheduled and found by (tests move it instead of sleeping).
     let now: @Sendable () -> Date
@@ -69,11 +73,13 @@ public struct Dispatcher: Service {
     ///   - batchSize: At most this many deliveries per `deliver` call. Default 256.
     ///   - perDeviceOrder: Keep each device's events in order for this sink. Default false.
     ///   - idleInterval: How often to look for due retries when nothing signals. Default 250 ms.
+    ///   - coalesce: How long a wake-up waits for more deliveries to batch. Default 2 ms.
     public init(
         sink: any Sink, journal: SQLiteJournal, signal: DeliverySignal, retry: RetryPolicy = RetryPolicy(),
-        batchSize: Int = 256, perDeviceOrder: Bool = false, idleInterval: Duration = .milliseconds(250), logger: Logger,
-        now: @escaping @Sendable () -> Date = { Date() }
+        batchSize: Int = 256, perDeviceOrder: Bool = false, idleInterval: Duration = .milliseconds(250),
+        coalesce: Duration = .milliseconds(2), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.coalesce = coalesce
         self.now = now
         self.perDeviceOrder = perDeviceOrder
         self.sink = sink
@@ -92,6 +98,7 @@ public struct Dispatcher: Service {
         defer { ticker.cancel() }
         signal.signal()
         for await _ in signal.stream.cancelOnGracefulShutdown() {
+            if coalesce > .zero { try? await Task.sleep(for: coalesce) }
             await drainDue()
         }
         // After a shutdown timeout (cancelled) the sink may be stuck; do not wait on it again.

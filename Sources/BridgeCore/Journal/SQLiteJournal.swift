@@ -181,7 +181,7 @@ public final class SQLiteJournal: Sendable {
         let now = Date().timeIntervalSince1970
         let windowStart = now - Double(dedupWindow.components.seconds)
         do {
-            return try await pool.write { db in
+            return try await write(.full) { db in
                 // Prepared once per connection and reused, and driven through SQLite's C API
                 // (`RawStatement`): per event this is the whole cost of a commit besides SQLite's.
                 let findKey = RawStatement(try db.cachedStatement(sql: "SELECT id_hash, event_seq, first_seen FROM dedup WHERE key = ?"), in: db)
@@ -250,7 +250,7 @@ public final class SQLiteJournal: Sendable {
                             $0.bind(3, delivery.route)
                             $0.bind(4, event.subject)
                             $0.bind(5, now)
-                            $0.bind(6, Int64(orderedSinks.contains(delivery.sink) ? 1 : 0))
+                            $0.bind(6, Int64(self.orderedSinks.contains(delivery.sink) ? 1 : 0))
                         }
                     }
                     outcomes.append(.stored(sequence: sequence))
@@ -259,6 +259,37 @@ public final class SQLiteJournal: Sendable {
             }
         } catch {
             throw .writeFailed("\(error)")
+        }
+    }
+
+    /// How a write transaction is made durable.
+    enum Durability {
+        /// The WAL is fsynced at commit (`synchronous = FULL`): for what is acknowledged upstream.
+        case full
+        /// Written to the WAL but not fsynced at commit (`synchronous = NORMAL`); the next `full`
+        /// commit's fsync covers it. For bookkeeping whose loss in a power cut only repeats work
+        /// (a delivered mark: the item is delivered again). Never for ingest.
+        case deferred
+    }
+
+    /// One write transaction with the given durability. The writer connection is set back to
+    /// FULL afterwards, and every `full` write sets FULL again before it starts.
+    func write<T: Sendable>(_ durability: Durability, _ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db in
+            switch durability {
+            case .full:
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            case .deferred:
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            defer { if durability == .deferred { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try updates(db)
+                return .commit
+            }
+            guard let result else { throw JournalError.writeFailed("transaction returned nothing") }
+            return result
         }
     }
 
@@ -319,7 +350,8 @@ public final class SQLiteJournal: Sendable {
         guard !ids.isEmpty else { return }
         let when = Timestamps.format(date)
         do {
-            try await pool.write { db in
+            // Not fsynced: losing this mark in a power cut delivers the items again (at least once).
+            try await write(.deferred) { db in
                 let update = try db.cachedStatement(
                     sql: "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?"
                 )
