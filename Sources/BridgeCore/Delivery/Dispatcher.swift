@@ -124,6 +124,7 @@ public struct Dispatcher: Service {
 
     private func deliver(_ due: [PendingDelivery]) async {
         var items: [SinkItem] = []
+        var failures: [Failure] = []
         var delivered: [Int64] = []
         for pending in due {
             do {
@@ -133,25 +134,20 @@ public struct Dispatcher: Service {
                     event: event, eventJSON: pending.eventJSON
                 ))
             } catch {
-                await record(.rejected(reason: "stored event cannot be decoded: \(error)"), for: pending)
+                failures.append(Failure(pending: pending, outcome: .rejected(reason: "stored event cannot be decoded: \(error)")))
             }
         }
         let outcomes = await sink.deliver(items)
         let byID = Dictionary(uniqueKeysWithValues: due.map { ($0.deliveryID, $0) })
-        for (item, outcome) in zip(items, outcomes) {
+        for (index, item) in items.enumerated() {
+            let outcome = index < outcomes.count ? outcomes[index] : .retriable(reason: "sink returned no outcome")
             if outcome == .delivered {
                 delivered.append(item.deliveryID)
             } else if let pending = byID[item.deliveryID] {
-                await record(outcome, for: pending)
+                failures.append(Failure(pending: pending, outcome: outcome))
             }
         }
-        if outcomes.count < items.count {
-            for item in items[outcomes.count...] {
-                if let pending = byID[item.deliveryID] {
-                    await record(.retriable(reason: "sink returned no outcome"), for: pending)
-                }
-            }
-        }
+        await record(failures)
         do {
             try await journal.markDelivered(delivered)
             Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "delivered")])
@@ -165,31 +161,58 @@ public struct Dispatcher: Service {
         }
     }
 
-    private func record(_ outcome: DeliveryOutcome, for pending: PendingDelivery) async {
-        let attempts = pending.attempts + 1
-        do {
-            switch outcome {
+    private struct Failure {
+        var pending: PendingDelivery
+        var outcome: DeliveryOutcome
+    }
+
+    /// Records a batch's failures in one journal transaction, and logs them as one line per
+    /// kind (a sink outage fails every delivery; a line each would flood the log).
+    private func record(_ failures: [Failure]) async {
+        guard !failures.isEmpty else { return }
+        var updates: [DeliveryFailure] = []
+        var retried: [Failure] = [], dead: [(Failure, String)] = []
+        for failure in failures {
+            let attempts = failure.pending.attempts + 1
+            switch failure.outcome {
             case .delivered:
-                return
+                continue
             case .retriable(let reason):
                 if let max = retry.maxAttempts, attempts >= max {
-                    try await journal.markDead(pending.deliveryID, error: "retries exhausted after \(attempts) attempts: \(reason)")
-                    Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "dead_lettered")]).increment()
-                    logger.error("dead-lettered after retries", metadata: ["event": "\(pending.eventID)", "attempts": "\(attempts)", "reason": "\(reason)"])
+                    let why = "retries exhausted after \(attempts) attempts: \(reason)"
+                    updates.append(DeliveryFailure(deliveryID: failure.pending.deliveryID, reason: why, retryAt: nil))
+                    dead.append((failure, why))
                 } else {
                     let wait = retry.delay(afterAttempts: attempts)
                     let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
-                    try await journal.markRetry(pending.deliveryID, error: reason, retryAt: now().addingTimeInterval(seconds))
-                    Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "retried")]).increment()
-                    logger.warning("delivery failed, will retry", metadata: ["event": "\(pending.eventID)", "attempt": "\(attempts)", "retry_in": "\(wait)", "reason": "\(reason)"])
+                    updates.append(DeliveryFailure(deliveryID: failure.pending.deliveryID, reason: reason, retryAt: now().addingTimeInterval(seconds)))
+                    retried.append(failure)
                 }
             case .rejected(let reason):
-                try await journal.markDead(pending.deliveryID, error: reason)
-                Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "dead_lettered")]).increment()
-                logger.error("delivery rejected, dead-lettered", metadata: ["event": "\(pending.eventID)", "reason": "\(reason)"])
+                updates.append(DeliveryFailure(deliveryID: failure.pending.deliveryID, reason: reason, retryAt: nil))
+                dead.append((failure, reason))
             }
+        }
+        do {
+            try await journal.markFailed(updates)
         } catch {
-            logger.error("cannot record a delivery outcome", metadata: ["event": "\(pending.eventID)", "error": "\(error)"])
+            logger.error("cannot record delivery failures; they will be tried again", metadata: ["count": "\(updates.count)", "error": "\(error)"])
+            return
+        }
+        if let first = retried.first {
+            Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "retried")]).increment(by: retried.count)
+            let reason: String
+            if case .retriable(let text) = first.outcome { reason = text } else { reason = "" }
+            logger.warning("deliveries failed, will retry", metadata: [
+                "count": "\(retried.count)", "first_event": "\(first.pending.eventID)", "attempt": "\(first.pending.attempts + 1)",
+                "retry_in": "\(retry.delay(afterAttempts: first.pending.attempts + 1))", "reason": "\(reason)",
+            ])
+        }
+        if let (first, reason) = dead.first {
+            Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "dead_lettered")]).increment(by: dead.count)
+            logger.error("deliveries dead-lettered", metadata: [
+                "count": "\(dead.count)", "first_event": "\(first.pending.eventID)", "reason": "\(reason)",
+            ])
         }
     }
 }

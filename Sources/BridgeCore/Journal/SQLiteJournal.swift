@@ -38,6 +38,20 @@ public struct PendingDelivery: Sendable {
     public var subject: String
 }
 
+/// A failed delivery attempt, for ``SQLiteJournal/markFailed(_:)``.
+public struct DeliveryFailure: Sendable {
+    public var deliveryID: Int64
+    public var reason: String
+    /// When to try again; `nil` dead-letters it.
+    public var retryAt: Date?
+
+    public init(deliveryID: Int64, reason: String, retryAt: Date?) {
+        self.deliveryID = deliveryID
+        self.reason = reason
+        self.retryAt = retryAt
+    }
+}
+
 /// Counters read from the journal, for `status` and readiness.
 public struct JournalStats: Sendable, Equatable {
     public var events: Int
@@ -364,28 +378,33 @@ public final class SQLiteJournal: Sendable {
 
     /// Records a failed attempt and when to try again.
     public func markRetry(_ id: Int64, error reason: String, retryAt: Date) async throws(JournalError) {
-        do {
-            try await pool.write { db in
-                try db.execute(
-                    sql: "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                    arguments: [reason, retryAt.timeIntervalSince1970, id]
-                )
-                try Self.recordAttempt(db, delivery: id, outcome: "retry", error: reason)
-            }
-        } catch {
-            throw .writeFailed("\(error)")
-        }
+        try await markFailed([DeliveryFailure(deliveryID: id, reason: reason, retryAt: retryAt)])
     }
 
-    /// Moves a delivery to the dead letters with its reason.
+    /// Moves a delivery to the dead letters with the reason.
     public func markDead(_ id: Int64, error reason: String) async throws(JournalError) {
+        try await markFailed([DeliveryFailure(deliveryID: id, reason: reason, retryAt: nil)])
+    }
+
+    /// Records failed attempts in one transaction: each is retried at its `retryAt`, or
+    /// dead-lettered when it has none; every attempt goes to the delivery's history.
+    /// Not fsynced on its own (see ``Durability/deferred``): lost in a power cut, the attempt is
+    /// simply made again.
+    public func markFailed(_ failures: [DeliveryFailure]) async throws(JournalError) {
+        guard !failures.isEmpty else { return }
+        let now = Date().timeIntervalSince1970
         do {
-            try await pool.write { db in
-                try db.execute(
-                    sql: "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?, dead_at = ? WHERE id = ?",
-                    arguments: [reason, Date().timeIntervalSince1970, id]
-                )
-                try Self.recordAttempt(db, delivery: id, outcome: "dead", error: reason)
+            try await write(.deferred) { db in
+                let retry = try db.cachedStatement(sql: "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
+                let dead = try db.cachedStatement(sql: "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?, dead_at = ? WHERE id = ?")
+                for failure in failures {
+                    if let retryAt = failure.retryAt {
+                        try retry.execute(arguments: [failure.reason, retryAt.timeIntervalSince1970, failure.deliveryID])
+                    } else {
+                        try dead.execute(arguments: [failure.reason, now, failure.deliveryID])
+                    }
+                    try Self.recordAttempt(db, delivery: failure.deliveryID, outcome: failure.retryAt == nil ? "dead" : "retry", error: failure.reason)
+                }
             }
         } catch {
             throw .writeFailed("\(error)")
