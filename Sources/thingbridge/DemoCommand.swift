@@ -5,10 +5,12 @@
 import ArgumentParser
 import BridgeCore
 import BridgeGateway
+import Dispatch
 import Foundation
 import Logging
 import Metrics
 import Prometheus
+import RdKafka
 import ServiceLifecycle
 import Synchronization
 import ThingSpace
@@ -22,7 +24,8 @@ struct Demo: AsyncParsableCommand {
         Starts the ThingSpace simulator and the gateway in one process, with the main config (default
         deploy/thingbridge.yaml), the route files it names and its sinks writing under --data. Simulated devices
         send MO SMS at --rate; a share of the pushes fails (--failure-rate), so those messages queue upstream and
-        arrive through the history poller. A one-line summary is printed every second. After --duration seconds
+        arrive through the history poller. Kafka is embedded: a 3-broker librdkafka mock cluster in this process,
+        whose address the config's kafka sink gets through KAFKA_BROKERS. A one-line summary is printed every second. After --duration seconds
         (or on Ctrl-C) the devices stop, the poller drains the upstream queue and the sinks finish; then the final
         counters are printed (and written as JSON with --summary).
         """
@@ -62,6 +65,18 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The embedded Kafka: librdkafka's mock brokers (the real protocol over TCP on loopback),
+        // alive until the demo ends. The config's kafka sink reads its brokers from KAFKA_BROKERS
+        // (deploy/thingbridge.yaml: "${KAFKA_BROKERS:-…}"), so the demo sets it before the config
+        // is read; a KAFKA_BROKERS already set is replaced (the demo always uses its own cluster).
+        let kafka: KafkaMockCluster
+        do {
+            kafka = try KafkaMockCluster(brokers: 3)
+        } catch {
+            printError("error: cannot start the embedded Kafka cluster: \(error)")
+            throw ExitCode(1)
+        }
+        setenv("KAFKA_BROKERS", kafka.bootstrapServers, 1)
         let gatewayConfig = try loadGatewayConfig(path: config, data: data, routes: nil, listen: listen, adminListen: adminListen)
         let logger = makeLogger(level: logLevel)
         let registry = PrometheusCollectorRegistry()
@@ -79,7 +94,9 @@ struct Demo: AsyncParsableCommand {
             tasks.addTask { try await simulatorGroup.run() }
             defer { tasks.cancelAll() }
             let upstream = await simulator.listenAddress()
-            let complete = try await runGateway(config: gatewayConfig, simulator: simulator, upstream: upstream, logger: logger, registry: registry)
+            let complete = try await runGateway(
+                config: gatewayConfig, simulator: simulator, upstream: upstream, kafka: kafka, logger: logger, registry: registry
+            )
             await simulatorGroup.triggerGracefulShutdown()
             try await tasks.waitForAll()
             return complete
@@ -88,7 +105,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     private func runGateway(
-        config baseConfig: GatewayConfig, simulator: ThingSpaceSimulator, upstream: SimulatorAddress,
+        config baseConfig: GatewayConfig, simulator: ThingSpaceSimulator, upstream: SimulatorAddress, kafka: KafkaMockCluster,
         logger: Logger, registry: PrometheusCollectorRegistry
     ) async throws -> Bool {
         var gatewayConfig = baseConfig
@@ -107,10 +124,11 @@ struct Demo: AsyncParsableCommand {
             throw ExitCode(78)
         }
         let driver = DemoDriver(
-            simulator: simulator, gateway: gateway, duration: duration, rate: rate, failureRate: failureRate,
+            simulator: simulator, gateway: gateway, kafka: kafka, duration: duration, rate: rate, failureRate: failureRate,
             summaryPath: summary, logger: logger
         )
         print("ThingBridge demo: simulator at \(upstream), config \(config), data in \(gatewayConfig.dataDirectory.path)")
+        print("  embedded Kafka: \(kafka.brokerCount) mock brokers at \(kafka.bootstrapServers) (KAFKA_BROKERS)")
         print("  devices send \(rate)/s for \(duration == 0 ? "ever (Ctrl-C stops)" : "\(Int(duration))s"); \(Int(failureRate * 100))% of pushes fail and queue upstream")
         let group = ServiceGroup(configuration: .init(
             services: [
@@ -147,6 +165,8 @@ enum DemoTraffic {
 final class DemoDriver: Service {
     let simulator: ThingSpaceSimulator
     let gateway: Gateway
+    /// The embedded cluster; the demo reads back what reached it.
+    let kafka: KafkaMockCluster
     let duration: Double
     let rate: Double
     let failureRate: Double
@@ -155,9 +175,13 @@ final class DemoDriver: Service {
     /// Whether everything sent was journaled and delivered (nil until the end).
     let outcome = Mutex<Bool?>(nil)
 
-    init(simulator: ThingSpaceSimulator, gateway: Gateway, duration: Double, rate: Double, failureRate: Double, summaryPath: String?, logger: Logger) {
+    init(
+        simulator: ThingSpaceSimulator, gateway: Gateway, kafka: KafkaMockCluster, duration: Double, rate: Double, failureRate: Double,
+        summaryPath: String?, logger: Logger
+    ) {
         self.simulator = simulator
         self.gateway = gateway
+        self.kafka = kafka
         self.duration = duration
         self.rate = rate
         self.failureRate = failureRate
@@ -188,8 +212,13 @@ final class DemoDriver: Service {
         print("")
         print("devices stopped; draining the upstream queue and the sinks …")
         await drain()
-        let counters = await counters()
+        var counters = await counters()
         print(Self.line(counters, elapsed: ContinuousClock.now - started))
+        counters.kafkaRecords = await readBackKafka()
+        if let records = counters.kafkaRecords {
+            let topics = records.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print("read back from the embedded Kafka: \(records.isEmpty ? "no topics" : topics) records")
+        }
         let complete = counters.journaled == counters.sent && counters.pending == 0 && counters.queuedUpstream == 0
         outcome.withLock { $0 = complete }
         print(complete
@@ -260,6 +289,31 @@ final class DemoDriver: Service {
         }
     }
 
+    /// Every record in the embedded cluster, per topic (internal `__` topics left out), read with a
+    /// real consumer up to each partition's end; nil when the cluster could not be read.
+    private func readBackKafka() async -> [String: Int]? {
+        let servers = kafka.bootstrapServers
+        let topics: [String]
+        do {
+            let client = try KafkaProducer(config: KafkaProducerConfig(bootstrapServers: [servers]), logger: logger)
+            topics = try await client.metadata().topics.map(\.name).filter { !$0.hasPrefix("__") }
+            await client.close(flushTimeout: .seconds(1))
+        } catch {
+            print("cannot list the embedded Kafka's topics: \(error)")
+            return nil
+        }
+        // The read blocks its thread: keep it off the cooperative pool.
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                var records: [String: Int] = [:]
+                for topic in topics {
+                    records[topic] = (try? KafkaConsumer.readAllBlocking(bootstrapServers: servers, topic: topic))?.count
+                }
+                continuation.resume(returning: records)
+            }
+        }
+    }
+
     struct Counters: Sendable, Codable {
         var sent: Int
         var receivedCallback: Int
@@ -270,10 +324,13 @@ final class DemoDriver: Service {
         var quarantined: Int
         var pending: Int
         var queuedUpstream: Int
+        /// Records in the embedded Kafka per topic, read back at the end (nil while running).
+        var kafkaRecords: [String: Int]? = nil
 
         enum CodingKeys: String, CodingKey {
             case sent, receivedCallback = "received_callback", receivedPoll = "received_poll", journaled, delivered
             case deadLettered = "dead_lettered", quarantined, pending, queuedUpstream = "queued_upstream"
+            case kafkaRecords = "kafka_records"
         }
     }
 
