@@ -138,6 +138,20 @@ let package = Package(
             path: "Benchmarks/DrainBenchmark",
             swiftSettings: upcoming
         ),
+        .executableTarget(
+            name: "KafkaBenchmark",
+            dependencies: [
+                "BridgeGateway", "BridgeCore", "BridgeSinks", "RdKafka", "ThingSpace",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/KafkaBenchmark",
+            swiftSettings: upcoming
+        ),
         // Helpers shared by the test targets (temporary folders, polling with a deadline).
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport", swiftSettings: upcoming),
         .testTarget(

@@ -1,0 +1,391 @@
+//===----------------------------------------------------------------------===//
+// ThingBridge — benchmark: the Kafka sink, beside kcat, on librdkafka's mock cluster
+//===----------------------------------------------------------------------===//
+//
+// Two measurements against one 3-broker mock cluster (librdkafka's, real Kafka protocol over TCP
+// on loopback, in this process):
+//
+// 1. Throughput. N events are journaled (SQLite on disk) with one `kafka` delivery each; then a
+//    Dispatcher feeds them to a KafkaSink (binary mode, idempotent, acks=all, linger 5 ms) and the
+//    clock runs until the journal holds no pending delivery: read from the outbox, produce, wait
+//    for every delivery report, mark delivered. Beside it, in the same run and against the same
+//    cluster, `kcat -P` produces the same records (same keys, same values, headers of the same
+//    sizes, same producer settings) from a file; its wall time includes its start-up. Median of
+//    the rounds; the two alternate within a round.
+// 2. Latency. A Gateway (callback listener, journal with fsync, kafka sink) takes callbacks
+//    posted at a fixed rate (open loop: request i is due at start + i/rate, and its latency is
+//    counted from then, so a stall delays the requests behind it and is not hidden). End to end
+//    = from the time the POST is due to `delivered_at` in the journal, which the dispatcher
+//    writes right after the event's delivery report arrives (milliseconds, rounded down).
+//
+// Prints Markdown tables. Usage: KafkaBenchmark [events 100000] [rounds 3] [seconds 10] [rate 2000]
+
+import AsyncHTTPClient
+import BridgeCore
+import BridgeGateway
+import BridgeSinks
+import Foundation
+import GRDB
+import Logging
+import NIOCore
+import NIOHTTP1
+import RdKafka
+import ServiceLifecycle
+import Synchronization
+import ThingSpace
+
+let arguments = CommandLine.arguments
+func argument(_ index: Int, _ fallback: Int) -> Int { arguments.count > index ? Int(arguments[index]) ?? fallback : fallback }
+let events = argument(1, 100_000)
+let rounds = argument(2, 3)
+let latencySeconds = argument(3, 10)
+let latencyRate = argument(4, 2000)
+let batchSizes = [256, 2000]
+
+let quiet: Logger = {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .critical
+    return logger
+}()
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted[sorted.count / 2]
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+}
+
+func temporaryFolder(_ name: String) throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kafka-bench-\(name)-\(UUID().uuidString.prefix(6))")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    return folder
+}
+
+/// The demo's twelve devices and their kind of text.
+let devices: [[DeviceID]] = (0..<12).map { n in
+    n < 6 ? [DeviceID(kind: "mdn", id: "70228955\(10 + n)"), DeviceID(kind: "esn", id: "60E5F9\(String(format: "%02X", 0xB0 + n))")]
+        : [DeviceID(kind: "mdn", id: "41555500\(10 + n)"), DeviceID(kind: "iccid", id: "891480000000123456\(10 + n)")]
+}
+
+func text(_ n: Int) -> String {
+    String(format: "pos=%.4f,-112.0740;spd=%d;bat=%d;seq=%d", 33.4484 + Double(n % 100) / 10_000, n % 90, 100 - n % 60, n)
+}
+
+let account = "0000123456-00001"
+
+/// Forwards to the Kafka sink and says when `expected` deliveries were confirmed.
+final class CountingSink: Sink {
+    let inner: KafkaSink
+    let expected: Int
+    private let state = Mutex<(count: Int, waiter: CheckedContinuation<Void, Never>?)>((0, nil))
+
+    init(_ inner: KafkaSink, expected: Int) {
+        self.inner = inner
+        self.expected = expected
+    }
+
+    var name: String { inner.name }
+
+    func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome] {
+        let outcomes = await inner.deliver(batch)
+        let done = outcomes.count { $0 == .delivered }
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.count += done
+            guard state.count >= expected, let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+        return outcomes
+    }
+
+    /// Returns once `expected` deliveries were confirmed.
+    func waitForAll() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.count >= expected { return true }
+                state.waiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func close() async { await inner.close() }
+}
+
+// MARK: - 1. Throughput: journal → sink → cluster, beside kcat
+
+struct ThroughputRow {
+    var name: String
+    var seconds: [Double] = []
+    var recordsInTopic = 0
+}
+
+let cluster = try KafkaMockCluster(brokers: 3)
+let bootstrap = cluster.bootstrapServers
+let kcat = ["/usr/bin/kcat", "/usr/local/bin/kcat"].first { FileManager.default.isExecutableFile(atPath: $0) }
+if kcat == nil { print("kcat not found (apt-get install -y kcat): the reference row is left out") }
+
+/// `count` events in a fresh journal on disk, each with one pending delivery to sink `kafka`.
+func journalWithEvents(_ count: Int, folder: URL) async throws -> (SQLiteJournal, [BridgeEvent]) {
+    let journal = try SQLiteJournal(path: folder.appendingPathComponent("journal.sqlite").path)
+    let received = Date()
+    let events = (0..<count).map { n in
+        EventNormalizer.normalize(
+            MOSMSCallback(deviceIDs: devices[n % devices.count], text: text(n), timestamp: nil),
+            account: account, channel: .callback, receivedAt: received
+        )
+    }
+    for start in stride(from: 0, to: count, by: 1000) {
+        _ = try await journal.append(events[start..<min(start + 1000, count)].map {
+            JournalEntry(event: $0, deliveries: [RoutedDelivery(route: "all", sink: "kafka")])
+        })
+    }
+    return (journal, events)
+}
+
+/// Times a Dispatcher delivering everything pending in `journal` to a Kafka sink producing to `topic`.
+func runSink(journal: SQLiteJournal, topic: String, batchSize: Int) async throws -> Double {
+    let kafka = try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: topic), logger: quiet)
+    let sink = CountingSink(kafka, expected: events)
+    let dispatcher = Dispatcher(sink: sink, journal: journal, signal: DeliverySignal(), batchSize: batchSize, logger: quiet)
+    let start = ContinuousClock.now
+    let task = Task { try await dispatcher.run() }
+    await sink.waitForAll()
+    // The last batch's delivered marks are written after its reports: wait for the journal too.
+    while try await journal.stats().pendingBySink["kafka", default: 0] > 0 { try await Task.sleep(for: .milliseconds(1)) }
+    let elapsed = seconds(ContinuousClock.now - start)
+    task.cancel()
+    _ = try? await task.value
+    await kafka.close()
+    return elapsed
+}
+
+/// The records the sink produces for `events`, as kcat input: `key<TAB>value` lines, and the
+/// first record's headers (kcat sends the same headers with every record).
+func kcatInput(_ events: [BridgeEvent], file: URL) async throws -> [KafkaHeader] {
+    let kafka = try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: "unused"), logger: quiet)
+    var lines = Data()
+    var headers: [KafkaHeader] = []
+    for (n, event) in events.enumerated() {
+        let record = kafka.record(for: SinkItem(deliveryID: Int64(n + 1), route: "all", attempt: 1, event: event, eventJSON: try event.jsonData()))
+        if headers.isEmpty { headers = record.headers }
+        precondition(!record.value.contains(UInt8(ascii: "\n")) && !record.value.contains(UInt8(ascii: "\t")))
+        lines.append(record.key ?? Data())
+        lines.append(UInt8(ascii: "\t"))
+        lines.append(record.value)
+        lines.append(UInt8(ascii: "\n"))
+    }
+    await kafka.close()
+    try lines.write(to: file)
+    return headers
+}
+
+/// Times `kcat -P` producing every line of `file` to `topic` with the sink's producer settings.
+func runKcat(_ kcat: String, file: URL, topic: String, headers: [KafkaHeader]) throws -> Double {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: kcat)
+    var args = ["-P", "-b", bootstrap, "-t", topic, "-K", "\t", "-l",
+                "-X", "enable.idempotence=true", "-X", "acks=all", "-X", "linger.ms=5", "-X", "compression.codec=none",
+                "-X", "message.timeout.ms=30000"]
+    for header in headers { args += ["-H", "\(header.name)=\(header.stringValue ?? "")"] }
+    process.arguments = args + [file.path]
+    let start = ContinuousClock.now
+    try process.run()
+    process.waitUntilExit()
+    let elapsed = seconds(ContinuousClock.now - start)
+    guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "kcat exited with \(process.terminationStatus)"]) }
+    return elapsed
+}
+
+func recordsIn(_ topic: String) async -> Int {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(returning: (try? KafkaConsumer.readAllBlocking(bootstrapServers: bootstrap, topic: topic, limit: .seconds(60)))?.count ?? -1)
+        }
+    }
+}
+
+var kcatRow = ThroughputRow(name: "reference: `kcat -P`, same records, same cluster")
+var sinkRows = batchSizes.map { ThroughputRow(name: "journal → Dispatcher → KafkaSink, batchSize \($0)") }
+var valueBytes = 0
+var keyBytes = 0
+var headerBytes = 0
+for round in 1...rounds {
+    for (index, batchSize) in batchSizes.enumerated() {
+        let folder = try temporaryFolder("sink")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (journal, journaled) = try await journalWithEvents(events, folder: folder)
+        if let kcat, index == 0 {
+            let input = folder.appendingPathComponent("records.tsv")
+            let headers = try await kcatInput(journaled, file: input)
+            headerBytes = headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
+            let topic = "bench.kcat.\(round)"
+            try cluster.createTopic(topic, partitions: 3)
+            kcatRow.seconds.append(try runKcat(kcat, file: input, topic: topic, headers: headers))
+            kcatRow.recordsInTopic = await recordsIn(topic)
+            let lines = try String(contentsOf: input, encoding: .utf8).split(separator: "\n")
+            keyBytes = lines.reduce(0) { $0 + ($1.split(separator: "\t", maxSplits: 1).first?.utf8.count ?? 0) } / lines.count
+            valueBytes = lines.reduce(0) { $0 + $1.utf8.count } / lines.count - keyBytes - 1
+        }
+        let topic = "bench.sink.\(batchSize).\(round)"
+        try cluster.createTopic(topic, partitions: 3)
+        sinkRows[index].seconds.append(try await runSink(journal: journal, topic: topic, batchSize: batchSize))
+        sinkRows[index].recordsInTopic = await recordsIn(topic)
+        try journal.close()
+    }
+}
+
+print("")
+print("Kafka throughput: \(events) events, 3-broker mock cluster, 3 partitions, record ≈ \(valueBytes) B value + \(keyBytes) B key + 7 headers (\(headerBytes) B), idempotent, acks=all, linger 5 ms; median of \(rounds)")
+print("")
+print("| run | events | seconds (median) | events/s | best events/s | records in topic | × kcat |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+let kcatRate = kcatRow.seconds.isEmpty ? nil : Double(events) / median(kcatRow.seconds)
+for row in (kcatRow.seconds.isEmpty ? [] : [kcatRow]) + sinkRows {
+    let rate = Double(events) / median(row.seconds)
+    let best = Double(events) / (row.seconds.min() ?? .nan)
+    let ratio = kcatRate.map { String(format: "%.2f", rate / $0) } ?? "-"
+    print("| \(row.name) | \(events) | \(String(format: "%.2f", median(row.seconds))) | \(Int(rate)) | \(Int(best)) | \(row.recordsInTopic) | \(ratio) |")
+}
+
+// MARK: - 2. Latency: callback → delivery report, through a Gateway
+
+struct Sample: Sendable {
+    var due: Date
+    var accepted: Date?
+    var id: String?
+}
+
+func runLatency() async throws {
+    let folder = try temporaryFolder("e2e")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let topic = "bench.e2e"
+    try cluster.createTopic(topic, partitions: 3)
+    try FileManager.default.createDirectory(at: folder.appendingPathComponent("routes"), withIntermediateDirectories: true)
+    try "routes:\n  - name: all\n    to: [kafka]\n".write(to: folder.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
+    let yaml = """
+        ingress: { listen: "127.0.0.1:0" }
+        admin: { listen: "127.0.0.1:0" }
+        dataDir: "\(folder.path)/data"
+        routesDir: "\(folder.path)/routes"
+        accounts:
+          - name: "\(account)"
+            callback: { username: thingspace, password: bench-secret }
+        sinks:
+          kafka: { type: kafka, brokers: "\(bootstrap)", topic: "\(topic)" }
+        """
+    let configFile = folder.appendingPathComponent("thingbridge.yaml")
+    try yaml.write(to: configFile, atomically: true, encoding: .utf8)
+    let config = try GatewayConfig.load(path: configFile.path, environment: [:])
+    let gateway = try Gateway(config: config, logger: quiet)
+    let group = ServiceGroup(configuration: .init(services: [gateway], logger: quiet))
+    let gatewayTask = Task { try await group.run() }
+    let ingress = await gateway.ingressListenAddress()
+    let url = "http://127.0.0.1:\(ingress.port)/callbacks/thingspace/\(account)"
+
+    var clientConfiguration = HTTPClient.Configuration()
+    clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+
+    func post(_ n: Int) async -> (accepted: Date, id: String)? {
+        let device = devices[n % devices.count][0]
+        let body = """
+            {"username":"thingspace","password":"bench-secret","requestId":"e2e-\(n)","deviceIds":[{"id":"\(device.id)","kind":"\(device.kind)"}],\
+            "smsMessage":"\(text(n))","callbackCount":1,"maxCallbackThreshold":4}
+            """
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        guard let response = try? await client.execute(request, timeout: .seconds(30)), response.status == .ok,
+              let bytes = try? await response.body.collect(upTo: 1 << 16) else { return nil }
+        let accepted = Date()
+        let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any]
+        guard let id = json?["id"] as? String else { return nil }
+        return (accepted, id)
+    }
+
+    // Warm-up (connections, producer metadata), not counted.
+    for n in 0..<50 { _ = await post(1_000_000 + n) }
+
+    let total = latencySeconds * latencyRate
+    let startDate = Date()
+    let start = ContinuousClock.now
+    let samples = await withTaskGroup(of: (Int, (accepted: Date, id: String)?).self) { tasks -> [Sample] in
+        var samples = (0..<total).map { Sample(due: startDate.addingTimeInterval(Double($0) / Double(latencyRate))) }
+        var sent = 0
+        while sent < total {
+            let owed = min(total, Int(seconds(ContinuousClock.now - start) * Double(latencyRate)) + 1)
+            while sent < owed {
+                let n = sent
+                tasks.addTask { (n, await post(n)) }
+                sent += 1
+            }
+            try? await Task.sleep(for: .microseconds(500))
+        }
+        for await (n, result) in tasks {
+            samples[n].accepted = result?.accepted
+            samples[n].id = result?.id
+        }
+        return samples
+    }
+    let sendSeconds = seconds(ContinuousClock.now - start)
+    while try await gateway.journal.stats().pendingBySink["kafka", default: 0] > 0 { try await Task.sleep(for: .milliseconds(10)) }
+
+    // delivered_at of every event, straight from the journal file.
+    let database = try DatabaseQueue(path: config.journalPath, configuration: { var c = Configuration(); c.readonly = true; return c }())
+    let delivered: [String: String] = try await database.read { db in
+        var result: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT e.id, d.delivered_at FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.sink = 'kafka' AND d.state = 'delivered'") {
+            result[row["id"]] = row["delivered_at"]
+        }
+        return result
+    }
+    try database.close()
+    try await client.shutdown()
+    await group.triggerGracefulShutdown()
+    _ = try? await gatewayTask.value
+
+    let parser = ISO8601DateFormatter()
+    parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    var ack: [Double] = []
+    var endToEnd: [Double] = []
+    var failed = 0
+    for sample in samples {
+        guard let accepted = sample.accepted, let id = sample.id, let text = delivered[id], let at = parser.date(from: text) else {
+            failed += 1
+            continue
+        }
+        ack.append(accepted.timeIntervalSince(sample.due) * 1000)
+        // delivered_at is rounded down to the millisecond: add the half millisecond back.
+        endToEnd.append(at.timeIntervalSince(sample.due) * 1000 + 0.5)
+    }
+    ack.sort()
+    endToEnd.sort()
+    let records = await recordsIn(topic)
+    print("")
+    print("Kafka end to end: \(total) callbacks at \(latencyRate)/s (open loop, sent in \(String(format: "%.1f", sendSeconds)) s) through a Gateway (journal fsync) into the mock cluster; latency in ms from when each POST was due")
+    print("")
+    print("| measured | count | p50 | p90 | p99 | p99.9 | max |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    func row(_ name: String, _ values: [Double]) {
+        let cells = [0.5, 0.9, 0.99, 0.999].map { String(format: "%.1f", percentile(values, $0)) } + [String(format: "%.1f", values.last ?? .nan)]
+        print("| \(name) | \(values.count) | \(cells.joined(separator: " | ")) |")
+    }
+    row("callback answered 200 (journaled)", ack)
+    row("delivery report recorded (`delivered_at`)", endToEnd)
+    print("")
+    print("failed or undelivered: \(failed); records in topic \(topic): \(records) (incl. 50 warm-up)")
+}
+
+try await runLatency()
+withExtendedLifetime(cluster) {}
