@@ -132,4 +132,40 @@ struct SinkConformance {
             try journal.close()
         }
     }
+
+    @Test func aSinkThatFailsAWholeBatchIsTriedOnceNotOncePerPendingDelivery() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = Clock()
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            let file = directory.appending("out.jsonl")
+            try directory.write("", to: "out.jsonl")
+            let sink = FileSink(name: "file", config: FileSinkConfig(path: "out.jsonl"), dataDirectory: directory.url, logger: Logger(label: "t"))
+            let dispatcher = Dispatcher(
+                sink: sink, journal: journal, signal: DeliverySignal(), retry: RetryPolicy(maxAttempts: nil), batchSize: 50,
+                logger: Logger(label: "t"), now: { clock.now }
+            )
+            let items = try SinkConformance.items(1...180, tag: "outage")
+            _ = try await journal.append(items.map { JournalEntry(event: $0.event, deliveries: [.init(route: "r", sink: "file")]) })
+            try SinkConformanceTests.chattr("+i", file.path)
+            defer { try? SinkConformanceTests.chattr("-i", file.path) }
+
+            // The sink is down: one batch is tried, and the round stops there.
+            #expect(await dispatcher.drainDue() == .sinkFailing)
+            // (Due within the hour: all 180; the tried batch's retries are jittered into it.)
+            let pending = try await journal.dueDeliveries(sink: "file", limit: 1000, now: clock.now.addingTimeInterval(3600))
+            #expect(pending.count == 180)
+            #expect(pending.filter { $0.attempts == 0 }.count == 130)
+            #expect(pending.filter { $0.attempts == 1 }.count == 50)
+
+            // Back up: everything goes, the failed batch included once its retry is due.
+            try SinkConformanceTests.chattr("-i", file.path)
+            clock.advance(3600)
+            #expect(await dispatcher.drainDue() == .done)
+            let stats = try await journal.stats()
+            #expect(try readJSONLines(file).count == 180, "\(stats)")
+            #expect(try await journal.stats().deliveredBySink["file"] == 180)
+            await sink.close()
+            try journal.close()
+        }
+    }
 }

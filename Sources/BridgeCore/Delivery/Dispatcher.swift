@@ -97,32 +97,56 @@ public struct Dispatcher: Service {
         let ticker = startTicker(every: idleInterval) { [signal] in signal.signal() }
         defer { ticker.cancel() }
         signal.signal()
+        var failedBatches = 0
         for await _ in signal.stream.cancelOnGracefulShutdown() {
             if coalesce > .zero { try? await Task.sleep(for: coalesce) }
-            await drainDue()
+            guard await drainDue() == .sinkFailing else {
+                failedBatches = 0
+                continue
+            }
+            // A whole batch failed: the sink is down, not one event. Wait (the retry policy's
+            // backoff, per failed batch) before trying again, instead of trying every pending
+            // delivery on its own schedule: an outage then costs one batch per wait, not work
+            // in proportion to the backlog. Shutdown cuts the wait short.
+            failedBatches += 1
+            let pause = retry.delay(afterAttempts: failedBatches)
+            Gauge(label: "thingbridge_sink_paused", dimensions: [("sink", sink.name)]).record(1)
+            await cancelWhenGracefulShutdown { try? await Task.sleep(for: pause) }
+            Gauge(label: "thingbridge_sink_paused", dimensions: [("sink", sink.name)]).record(0)
         }
         // After a shutdown timeout (cancelled) the sink may be stuck; do not wait on it again.
         if !Task.isCancelled { await sink.close() }
         logger.info("dispatcher stopped")
     }
 
-    /// Delivers batches until nothing is due.
-    func drainDue() async {
+    /// How a round of deliveries ended.
+    enum Round: Equatable {
+        /// Nothing more is due now.
+        case done
+        /// A whole batch failed with retriable errors: the sink looks down; stop for now.
+        case sinkFailing
+    }
+
+    /// Delivers batches until nothing is due, or until a whole batch fails.
+    @discardableResult
+    func drainDue() async -> Round {
         while !Task.isCancelled {
             let due: [PendingDelivery]
             do {
                 due = try await journal.dueDeliveries(sink: sink.name, limit: batchSize, now: now(), perDeviceOrder: perDeviceOrder)
             } catch {
                 logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
-                return
+                return .done
             }
-            if due.isEmpty { return }
-            await deliver(due)
-            if due.count < batchSize { return }
+            if due.isEmpty { return .done }
+            if await deliver(due) == .sinkFailing { return .sinkFailing }
+            if due.count < batchSize { return .done }
         }
+        return .done
     }
 
-    private func deliver(_ due: [PendingDelivery]) async {
+    /// - Returns: `.sinkFailing` when every item failed with a retriable error.
+    private func deliver(_ due: [PendingDelivery]) async -> Round {
         var items: [SinkItem] = []
         var failures: [Failure] = []
         var delivered: [Int64] = []
@@ -147,6 +171,8 @@ public struct Dispatcher: Service {
                 failures.append(Failure(pending: pending, outcome: outcome))
             }
         }
+        let allRetriable = !items.isEmpty && delivered.isEmpty && failures.count == due.count
+            && failures.allSatisfy { if case .retriable = $0.outcome { true } else { false } }
         await record(failures)
         do {
             try await journal.markDelivered(delivered)
@@ -159,6 +185,7 @@ public struct Dispatcher: Service {
             // The sink has them; the journal does not know. They will be delivered again (at least once).
             logger.error("cannot record deliveries; they will be redelivered", metadata: ["error": "\(error)"])
         }
+        return allRetriable ? .sinkFailing : .done
     }
 
     private struct Failure {

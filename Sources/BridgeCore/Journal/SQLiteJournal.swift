@@ -95,11 +95,15 @@ public final class SQLiteJournal: Sendable {
         var configuration = Configuration()
         configuration.label = "thingbridge.journal"
         configuration.busyMode = .timeout(5)
+        // Readers: one per dispatcher read at a time plus admin/status; more only cost memory.
+        configuration.maximumReaderCount = 3
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
-            // A larger page cache keeps the dedup index's interior pages in memory; checkpoints
-            // happen every ~16 MiB of WAL rather than every 4 MiB, so fewer of them stall a commit.
-            try db.execute(sql: "PRAGMA cache_size = -32768")
+            // The writer's page cache (16 MiB) keeps the indexes' hot pages in memory; readers
+            // (outbox reads, stats) get 2 MiB each. Both are ceilings, reached as the journal
+            // grows: with a 32 MiB cache on every connection, memory grew with the backlog.
+            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -2048" : "PRAGMA cache_size = -16384")
+            // Checkpoints happen every ~16 MiB of WAL rather than every 4 MiB, so fewer of them stall a commit.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
         }
         do {
