@@ -330,7 +330,12 @@ public final class SQLiteJournal: Sendable {
 
     // MARK: - Outbox
 
-    /// The oldest deliveries of a sink that are due now, oldest first.
+    /// The deliveries of a sink that are due now, earliest due first (for deliveries never tried,
+    /// that is the order they were committed in).
+    ///
+    /// The order is the due index's own (`sink, next_attempt_at, id`), so the query stops after
+    /// `limit` rows: ordering by `id` alone made SQLite sort every due row (and read its event)
+    /// for each batch, which at a backlog of a million after an outage took seconds per batch.
     /// - Parameter perDeviceOrder: Return only each device's oldest pending delivery, so a
     ///   device's next event is not handed to the sink before the previous one is delivered or
     ///   dead-lettered (a retrying delivery holds back the device's later ones, not other devices).
@@ -338,18 +343,10 @@ public final class SQLiteJournal: Sendable {
     ///   otherwise the same answer, found without it.
     public func dueDeliveries(sink: String, limit: Int, now: Date = Date(), perDeviceOrder: Bool = false) async throws(JournalError) -> [PendingDelivery] {
         let cutoff = now.timeIntervalSince1970
-        let indexed = orderedSinks.contains(sink) ? "AND p.ordered = 1" : ""
-        let orderCondition = perDeviceOrder
-            ? "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.sink = d.sink AND p.subject = d.subject AND p.state = 'pending' \(indexed) AND p.id < d.id)"
-            : ""
+        let sql = Self.dueSQL(perDeviceOrder: perDeviceOrder, indexed: orderedSinks.contains(sink))
         do {
             return try await pool.read { db in
-                let statement = try db.cachedStatement(sql: """
-                    SELECT d.id, d.sink, d.route, d.attempts, d.subject, e.id AS event_id, e.body
-                    FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                    WHERE d.sink = ? AND d.state = 'pending' AND d.next_attempt_at <= ? \(orderCondition)
-                    ORDER BY d.id LIMIT ?
-                    """)
+                let statement = try db.cachedStatement(sql: sql)
                 let rows = try Row.fetchAll(statement, arguments: [sink, cutoff, limit])
                 return rows.map { row in
                     PendingDelivery(
@@ -361,6 +358,19 @@ public final class SQLiteJournal: Sendable {
         } catch {
             throw .readFailed("\(error)")
         }
+    }
+
+    /// The outbox query: arguments sink, now (unix seconds), limit.
+    static func dueSQL(perDeviceOrder: Bool, indexed: Bool) -> String {
+        let orderCondition = perDeviceOrder
+            ? "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.sink = d.sink AND p.subject = d.subject AND p.state = 'pending' \(indexed ? "AND p.ordered = 1" : "") AND p.id < d.id)"
+            : ""
+        return """
+            SELECT d.id, d.sink, d.route, d.attempts, d.subject, e.id AS event_id, e.body
+            FROM deliveries d JOIN events e ON e.seq = d.event_seq
+            WHERE d.sink = ? AND d.state = 'pending' AND d.next_attempt_at <= ? \(orderCondition)
+            ORDER BY d.next_attempt_at, d.id LIMIT ?
+            """
     }
 
     /// Marks deliveries done. Called only after the sink confirmed them.
