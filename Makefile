@@ -19,11 +19,13 @@ deps:
 build: deps
 	$(SWIFT) build --product thingbridge
 
-# The embedded default: simulator + gateway + devices, deploy/thingbridge.yaml, data in $(DEMO_DATA).
+# The embedded default: simulator + gateway + devices + an in-process 3-broker Kafka (librdkafka's
+# mock cluster, handed to the config's kafka sink as KAFKA_BROKERS), deploy/thingbridge.yaml, data in $(DEMO_DATA).
 demo: build
 	$(SWIFT) run thingbridge demo --data $(DEMO_DATA) $(DEMO_ARGS)
 
-# The gateway alone, on deploy/thingbridge.yaml (post callbacks to it yourself).
+# The gateway alone, on deploy/thingbridge.yaml (post callbacks to it yourself). Its kafka sink produces to
+# KAFKA_BROKERS (default 127.0.0.1:9092); with no broker there, those deliveries wait in the journal.
 serve: build
 	$(SWIFT) run thingbridge serve --config deploy/thingbridge.yaml --data $(DEMO_DATA)
 
@@ -50,6 +52,9 @@ bench: deps
 	$(SWIFT) build -c release --product DrainBenchmark
 	.build/release/DrainBenchmark 100000 3
 	bash Benchmarks/ingress/run.sh 10
+	@command -v kcat >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq kcat; }
+	$(SWIFT) build -c release --product KafkaBenchmark
+	.build/release/KafkaBenchmark 100000 3 10 2000
 
 clean:
 	rm -rf .build $(DEMO_DATA)

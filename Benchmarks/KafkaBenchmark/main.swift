@@ -19,6 +19,7 @@
 //    writes right after the event's delivery report arrives (milliseconds, rounded down).
 //
 // Prints Markdown tables. Usage: KafkaBenchmark [events 100000] [rounds 3] [seconds 10] [rate 2000]
+// (seconds 0 skips the latency run). BENCH_LINGER_MS sets the sink's linger in the throughput run (default 5).
 
 import AsyncHTTPClient
 import BridgeCore
@@ -85,6 +86,8 @@ final class CountingSink: Sink {
     let inner: KafkaSink
     let expected: Int
     private let state = Mutex<(count: Int, waiter: CheckedContinuation<Void, Never>?)>((0, nil))
+    /// Time spent inside the Kafka sink's `deliver` (produce → the batch's last delivery report), and batches.
+    let inSink = Mutex<(seconds: Double, batches: Int)>((0, 0))
 
     init(_ inner: KafkaSink, expected: Int) {
         self.inner = inner
@@ -94,7 +97,10 @@ final class CountingSink: Sink {
     var name: String { inner.name }
 
     func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome] {
+        let started = ContinuousClock.now
         let outcomes = await inner.deliver(batch)
+        let spent = seconds(ContinuousClock.now - started)
+        inSink.withLock { $0.seconds += spent; $0.batches += 1 }
         let done = outcomes.count { $0 == .delivered }
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.count += done
@@ -126,7 +132,10 @@ final class CountingSink: Sink {
 struct ThroughputRow {
     var name: String
     var seconds: [Double] = []
+    /// Records the topic received (sum of the partitions' high watermarks), of the last round.
     var recordsInTopic = 0
+    /// Share of the time spent in KafkaSink.deliver, and batches, of the last round.
+    var inSink: (share: Double, batches: Int)?
 }
 
 let cluster = try KafkaMockCluster(brokers: 3)
@@ -153,8 +162,9 @@ func journalWithEvents(_ count: Int, folder: URL) async throws -> (SQLiteJournal
 }
 
 /// Times a Dispatcher delivering everything pending in `journal` to a Kafka sink producing to `topic`.
-func runSink(journal: SQLiteJournal, topic: String, batchSize: Int) async throws -> Double {
-    let kafka = try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: topic), logger: quiet)
+func runSink(journal: SQLiteJournal, topic: String, batchSize: Int) async throws -> (seconds: Double, inSink: (share: Double, batches: Int)) {
+    let linger = ProcessInfo.processInfo.environment["BENCH_LINGER_MS"].flatMap(Int.init) ?? 5
+    let kafka = try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: topic, linger: .milliseconds(linger)), logger: quiet)
     let sink = CountingSink(kafka, expected: events)
     let dispatcher = Dispatcher(sink: sink, journal: journal, signal: DeliverySignal(), batchSize: batchSize, logger: quiet)
     let start = ContinuousClock.now
@@ -166,7 +176,8 @@ func runSink(journal: SQLiteJournal, topic: String, batchSize: Int) async throws
     task.cancel()
     _ = try? await task.value
     await kafka.close()
-    return elapsed
+    let spent = sink.inSink.withLock { $0 }
+    return (elapsed, (spent.seconds / elapsed, spent.batches))
 }
 
 /// The records the sink produces for `events`, as kcat input: `key<TAB>value` lines, and the
@@ -206,12 +217,26 @@ func runKcat(_ kcat: String, file: URL, topic: String, headers: [KafkaHeader]) t
     return elapsed
 }
 
-func recordsIn(_ topic: String) async -> Int {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            continuation.resume(returning: (try? KafkaConsumer.readAllBlocking(bootstrapServers: bootstrap, topic: topic, limit: .seconds(60)))?.count ?? -1)
-        }
+/// How many records `topic` received: the sum of its partitions' high watermarks, from kcat
+/// reading each partition's last record (the mock drops old data beyond 5 MiB per partition, so
+/// reading everything back would undercount). -1 when unknown.
+func recordsIn(_ topic: String) -> Int {
+    guard let kcat else { return -1 }
+    let process = Process()
+    let output = Pipe()
+    process.executableURL = URL(fileURLWithPath: kcat)
+    process.arguments = ["-C", "-b", bootstrap, "-t", topic, "-o", "-1", "-e", "-q", "-f", "%p %o\n"]
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return -1 }
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    var last: [Int: Int] = [:]
+    for line in text.split(separator: "\n") {
+        let parts = line.split(separator: " ").compactMap { Int($0) }
+        if parts.count == 2 { last[parts[0]] = max(last[parts[0]] ?? 0, parts[1] + 1) }
     }
+    return last.values.reduce(0, +)
 }
 
 var kcatRow = ThroughputRow(name: "reference: `kcat -P`, same records, same cluster")
@@ -231,15 +256,17 @@ for round in 1...rounds {
             let topic = "bench.kcat.\(round)"
             try cluster.createTopic(topic, partitions: 3)
             kcatRow.seconds.append(try runKcat(kcat, file: input, topic: topic, headers: headers))
-            kcatRow.recordsInTopic = await recordsIn(topic)
+            kcatRow.recordsInTopic = recordsIn(topic)
             let lines = try String(contentsOf: input, encoding: .utf8).split(separator: "\n")
             keyBytes = lines.reduce(0) { $0 + ($1.split(separator: "\t", maxSplits: 1).first?.utf8.count ?? 0) } / lines.count
             valueBytes = lines.reduce(0) { $0 + $1.utf8.count } / lines.count - keyBytes - 1
         }
         let topic = "bench.sink.\(batchSize).\(round)"
         try cluster.createTopic(topic, partitions: 3)
-        sinkRows[index].seconds.append(try await runSink(journal: journal, topic: topic, batchSize: batchSize))
-        sinkRows[index].recordsInTopic = await recordsIn(topic)
+        let result = try await runSink(journal: journal, topic: topic, batchSize: batchSize)
+        sinkRows[index].seconds.append(result.seconds)
+        sinkRows[index].inSink = result.inSink
+        sinkRows[index].recordsInTopic = recordsIn(topic)
         try journal.close()
     }
 }
@@ -247,14 +274,15 @@ for round in 1...rounds {
 print("")
 print("Kafka throughput: \(events) events, 3-broker mock cluster, 3 partitions, record ≈ \(valueBytes) B value + \(keyBytes) B key + 7 headers (\(headerBytes) B), idempotent, acks=all, linger 5 ms; median of \(rounds)")
 print("")
-print("| run | events | seconds (median) | events/s | best events/s | records in topic | × kcat |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| run | events | seconds (median) | events/s | best events/s | records in topic | × kcat | time in KafkaSink.deliver |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 let kcatRate = kcatRow.seconds.isEmpty ? nil : Double(events) / median(kcatRow.seconds)
 for row in (kcatRow.seconds.isEmpty ? [] : [kcatRow]) + sinkRows {
     let rate = Double(events) / median(row.seconds)
     let best = Double(events) / (row.seconds.min() ?? .nan)
     let ratio = kcatRate.map { String(format: "%.2f", rate / $0) } ?? "-"
-    print("| \(row.name) | \(events) | \(String(format: "%.2f", median(row.seconds))) | \(Int(rate)) | \(Int(best)) | \(row.recordsInTopic) | \(ratio) |")
+    let sinkShare = row.inSink.map { String(format: "%.0f%% (%d batches, %.1f ms each)", $0.share * 100, $0.batches, $0.share * (row.seconds.last ?? 0) * 1000 / Double(max(1, $0.batches))) } ?? "-"
+    print("| \(row.name) | \(events) | \(String(format: "%.2f", median(row.seconds))) | \(Int(rate)) | \(Int(best)) | \(row.recordsInTopic) | \(ratio) | \(sinkShare) |")
 }
 
 // MARK: - 2. Latency: callback → delivery report, through a Gateway
@@ -371,7 +399,7 @@ func runLatency() async throws {
     }
     ack.sort()
     endToEnd.sort()
-    let records = await recordsIn(topic)
+    let records = recordsIn(topic)
     print("")
     print("Kafka end to end: \(total) callbacks at \(latencyRate)/s (open loop, sent in \(String(format: "%.1f", sendSeconds)) s) through a Gateway (journal fsync) into the mock cluster; latency in ms from when each POST was due")
     print("")
@@ -387,5 +415,5 @@ func runLatency() async throws {
     print("failed or undelivered: \(failed); records in topic \(topic): \(records) (incl. 50 warm-up)")
 }
 
-try await runLatency()
+if latencySeconds > 0 { try await runLatency() }
 withExtendedLifetime(cluster) {}
