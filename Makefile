@@ -6,14 +6,14 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 DEMO_DATA ?= .demo-data
 DEMO_ARGS ?=
 
-.PHONY: deps build demo serve simulate test routes-check bench clean
+.PHONY: deps build demo serve simulate test routes-check bench bench-memory clean
 
 # System packages. Installed only when missing, so repeated runs are quick and offline-safe.
 deps:
-	@if ! pkg-config --exists rdkafka 2>/dev/null || ! pkg-config --exists sqlite3 2>/dev/null; then \
-		echo "installing system packages: librdkafka-dev libsqlite3-dev pkg-config"; \
+	@if ! pkg-config --exists rdkafka 2>/dev/null || ! pkg-config --exists sqlite3 2>/dev/null || ! command -v kcat >/dev/null; then \
+		echo "installing system packages: librdkafka-dev libsqlite3-dev pkg-config kcat"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq librdkafka-dev libsqlite3-dev pkg-config; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq librdkafka-dev libsqlite3-dev pkg-config kcat; \
 	fi
 
 build: deps
@@ -55,6 +55,11 @@ bench: deps
 	@command -v kcat >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq kcat; }
 	$(SWIFT) build -c release --product KafkaBenchmark
 	.build/release/KafkaBenchmark 100000 3 10 2000
+
+# Memory (RSS) at a paced 5k callbacks/s, through a 10-minute sink outage and the drain after it
+# (about 15 minutes; mounts a tmpfs for the sink, so it needs root or sudo).
+bench-memory: deps
+	bash Benchmarks/memory/run.sh 60 600 5000
 
 clean:
 	rm -rf .build $(DEMO_DATA)
