@@ -15,6 +15,8 @@ import ThingSpace
 /// - neither: the message cannot be recognised again, so it gets a random id and is never
 ///   de-duplicated (dropping a real repeat such as a second "PING" would lose data).
 public enum EventID {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     public static func make(account: String, device: DeviceID, text: String, requestID: String?, timestamp: String?) -> String {
         let material: String
         if let requestID {
@@ -24,9 +26,10 @@ public enum EventID {
         } else {
             return UUID().uuidString.lowercased()
         }
-        let digest = SHA256.hash(data: Data(material.utf8))
+        var text = material
+        let digest = text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
         // Shaped like a UUID (8-4-4-4-12 hex digits) so downstream schemas that expect one accept it.
-        let digits = Array("0123456789abcdef".utf8)
+        let digits = hexDigits
         var out: [UInt8] = []
         out.reserveCapacity(36)
         for (index, byte) in digest.prefix(16).enumerated() {
@@ -93,14 +96,15 @@ public enum Timestamps {
         gmtime_r(&seconds, &parts)
         var out: [UInt8] = []
         out.reserveCapacity(24)
+        // Digits written in place: no array per component.
         func put(_ value: Int, width: Int) {
-            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
+            let start = out.count
             var rest = value
-            for index in stride(from: width - 1, through: 0, by: -1) {
-                digits[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            for _ in 0..<width {
+                out.append(UInt8(ascii: "0") + UInt8(rest % 10))
                 rest /= 10
             }
-            out.append(contentsOf: digits)
+            out[start..<out.count].reverse()
         }
         put(Int(parts.tm_year) + 1900, width: 4)
         out.append(UInt8(ascii: "-"))
