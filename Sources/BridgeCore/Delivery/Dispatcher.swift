@@ -171,7 +171,8 @@ public struct Dispatcher: Service {
                 failures.append(Failure(pending: pending, outcome: outcome))
             }
         }
-        let allRetriable = !items.isEmpty && delivered.isEmpty && failures.count == due.count
+        // One failing delivery says little about the sink; a whole batch of several does.
+        let allRetriable = items.count >= 2 && delivered.isEmpty && failures.count == due.count
             && failures.allSatisfy { if case .retriable = $0.outcome { true } else { false } }
         await record(failures)
         do {

@@ -316,7 +316,8 @@ public final class SQLiteJournal: Sendable {
     public func quarantine(account: String, reason: String, body: Data, receivedAt: Date) async throws(JournalError) -> Int64 {
         let received = Timestamps.format(receivedAt)
         do {
-            return try await pool.write { db in
+            // Acknowledged upstream (202) once this returns: FULL, like an ingest commit.
+            return try await write(.full) { db in
                 try db.execute(
                     sql: "INSERT INTO quarantine (account, received_at, reason, body) VALUES (?, ?, ?, ?)",
                     arguments: [account, received, reason, body]
