@@ -25,7 +25,8 @@ public struct SinkDefinition: Sendable, Decodable {
     public var kind: Kind
     /// Retry policy for failed deliveries (see ``RetryPolicy``).
     public var retry: RetryPolicy
-    /// At most this many deliveries are handed to the sink at once. Default 256.
+    /// At most this many deliveries are handed to the sink at once. Default 256; 2,000 for Kafka,
+    /// whose batches cost a fixed wait for delivery reports (linger, acks from every replica).
     public var batchSize: Int
     /// `perDevice`: a device's next event is not delivered before the previous one is done or
     /// dead-lettered. `none` (default): deliver in parallel, in batches.
@@ -62,7 +63,12 @@ public struct SinkDefinition: Sendable, Decodable {
             )
         }
         self.retry = try container.decodeIfPresent(RetryConfig.self, forKey: .retry)?.policy ?? RetryPolicy()
-        self.batchSize = try container.decodeIfPresent(Int.self, forKey: .batchSize) ?? 256
+        let defaultBatch: Int
+        switch kind {
+        case .kafka: defaultBatch = 2000
+        default: defaultBatch = 256
+        }
+        self.batchSize = try container.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaultBatch
         self.ordering = try container.decodeIfPresent(Ordering.self, forKey: .ordering) ?? .none
         guard (1...10_000).contains(batchSize) else {
             throw DecodingError.dataCorruptedError(forKey: .batchSize, in: container, debugDescription: "batchSize must be between 1 and 10000")

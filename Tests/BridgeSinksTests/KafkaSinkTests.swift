@@ -318,6 +318,9 @@ struct KafkaSinkTests {
 
         let defaults = try decoder.decode(SinkDefinition.self, from: "type: kafka\nbrokers: [\"k:9092\"]\n", file: "t.yaml")
         #expect(defaults.kind == .kafka(KafkaSinkConfig(brokers: ["k:9092"])))
+        // Kafka batches wait for delivery reports, so they are larger by default than a file's.
+        #expect(defaults.batchSize == 2000)
+        #expect(try decoder.decode(SinkDefinition.self, from: "type: file\npath: x.jsonl\n", file: "t.yaml").batchSize == 256)
     }
 
     @Test(arguments: [
