@@ -99,10 +99,11 @@ public final class SQLiteJournal: Sendable {
         configuration.maximumReaderCount = 3
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
-            // The writer's page cache (16 MiB) keeps the indexes' hot pages in memory; readers
+            // The writer's page cache (32 MiB) keeps the indexes' hot pages in memory (16 MiB made
+            // a drain about 15% slower in the benchmark); readers
             // (outbox reads, stats) get 2 MiB each. Both are ceilings, reached as the journal
             // grows: with a 32 MiB cache on every connection, memory grew with the backlog.
-            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -2048" : "PRAGMA cache_size = -16384")
+            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -2048" : "PRAGMA cache_size = -32768")
             // Checkpoints happen every ~16 MiB of WAL rather than every 4 MiB, so fewer of them stall a commit.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
         }
