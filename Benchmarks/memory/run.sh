@@ -61,17 +61,20 @@ cat > "$work/paced.lua" <<'LUA'
 local counter = 0
 local thread_id = 0
 local pause = tonumber(os.getenv("PAUSE_MS") or "7")
+-- Each wrk run (calibration, steady, outage) gets its own tag: request ids must never repeat
+-- across runs, or the gateway rightly answers them as duplicates and stores nothing.
+local tag = os.getenv("RUN_TAG") or "run"
 function setup(thread) thread:set("id", thread_id); thread_id = thread_id + 1 end
 function delay() return pause end
 request = function()
     counter = counter + 1
-    local body = string.format('{"username":"thingspace","password":"bench-secret","requestId":"mem-%d-%d-%d","deviceIds":[{"id":"70228%05d","kind":"mdn"}],"smsMessage":"temp=21.5;door=closed","callbackCount":1}', id, counter, math.random(1000000000), counter % 1000)
+    local body = string.format('{"username":"thingspace","password":"bench-secret","requestId":"mem-%s-%d-%d","deviceIds":[{"id":"70228%05d","kind":"mdn"}],"smsMessage":"temp=21.5;door=closed","callbackCount":1}', tag, id, counter, counter % 1000)
     return wrk.format("POST", "/callbacks/thingspace/0000123456-00001", {["Content-Type"] = "application/json"}, body)
 end
 LUA
 url="http://127.0.0.1:$port/callbacks/thingspace/0000123456-00001"
 measure_rate() { # pause seconds -> requests/s
-    PAUSE_MS="$1" wrk -t2 -c"$connections" -d"$2"s -s "$work/paced.lua" "$url" | awk '/Requests\/sec/ {print $2}'
+    RUN_TAG="calibrate-$RANDOM-$1" PAUSE_MS="$1" wrk -t2 -c"$connections" -d"$2"s -s "$work/paced.lua" "$url" | awk '/Requests\/sec/ {print $2}'
 }
 pause=7
 for _ in 1 2 3; do
@@ -85,7 +88,7 @@ backlog() { curl -s "http://127.0.0.1:$admin/readyz" | python3 -c 'import json,s
 # Runs wrk for $1 seconds in the background and samples RSS every 10 s; prints "min max end rate non2xx".
 phase() {
     local seconds="$1" out="$work/wrk-$2.txt" samples=()
-    PAUSE_MS="$pause" wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/paced.lua" "$url" > "$out" 2>&1 &
+    RUN_TAG="$2" PAUSE_MS="$pause" wrk -t2 -c"$connections" -d"${seconds}s" -s "$work/paced.lua" "$url" > "$out" 2>&1 &
     wrk_pid=$!
     local elapsed=0
     while kill -0 "$wrk_pid" 2>/dev/null; do
@@ -127,4 +130,4 @@ echo "| steady, sink healthy | $steady | $s_rate | $s_bad | $s_min MiB | $s_max 
 echo "| sink down (its disk full) | $outage | $o_rate | $o_bad | $o_min MiB | $o_max MiB | $o_end MiB | $o_backlog |"
 echo "| sink back, backlog drains | $drain_seconds | 0 | 0 | | $d_max MiB | $(rss) MiB | $(backlog) |"
 echo ""
-echo "RSS before load: $start_rss MiB. Journal folder after the outage: $journal_mib MiB."
+echo "RSS before load: $start_rss MiB. Journal folder after the outage: $journal_mib MiB. Duplicates answered: $(curl -s "http://127.0.0.1:$admin/status" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("duplicatesSeen", "?"))')."
