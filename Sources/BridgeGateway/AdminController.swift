@@ -83,7 +83,7 @@ struct AdminController: Sendable {
 
 extension Response {
     static func json(status: HTTPResponse.Status, _ fields: [String: Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let data = sortedJSON(fields)
         return Response(
             status: status,
             headers: [.contentType: "application/json"],

@@ -134,8 +134,7 @@ struct CallbackReply: Sendable {
     var allow: String?
 
     static func json(_ status: HTTPResponseStatus, _ fields: [String: Any]) -> CallbackReply {
-        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return CallbackReply(status: status, body: Array(data))
+        CallbackReply(status: status, body: Array(sortedJSON(fields)))
     }
 
     static func unavailable(_ message: String, retryAfter: Duration) -> CallbackReply {
@@ -156,4 +155,9 @@ struct CallbackReply: Sendable {
         out.append(UInt8(ascii: "}"))
         return CallbackReply(status: .ok, body: out)
     }
+}
+
+/// A small JSON object with sorted keys, for answers off the hot path (errors, admin).
+func sortedJSON(_ fields: [String: Any]) -> Data {
+    (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
 }

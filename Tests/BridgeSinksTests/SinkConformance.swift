@@ -93,13 +93,18 @@ struct SinkConformance {
         func advance(_ seconds: Double) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
     }
 
+    /// A journal and a file sink writing `out.jsonl`, both in `directory`.
+    static func journalAndFileSink(in directory: TemporaryDirectory) throws -> (SQLiteJournal, URL, FileSink) {
+        let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+        let file = try directory.write("", to: "out.jsonl")
+        let sink = FileSink(name: "file", config: FileSinkConfig(path: "out.jsonl"), dataDirectory: directory.url, logger: Logger(label: "t"))
+        return (journal, file, sink)
+    }
+
     @Test func failuresWaitTheirBackoffOnTheInjectedClockThenDeadLetter() async throws {
         try await withTemporaryDirectory { directory in
             let clock = Clock()
-            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
-            let file = directory.appending("out.jsonl")
-            try directory.write("", to: "out.jsonl")
-            let sink = FileSink(name: "file", config: FileSinkConfig(path: "out.jsonl"), dataDirectory: directory.url, logger: Logger(label: "t"))
+            let (journal, file, sink) = try Self.journalAndFileSink(in: directory)
             let policy = RetryPolicy(base: .seconds(10), cap: .seconds(40), maxAttempts: 4)
             let dispatcher = Dispatcher(
                 sink: sink, journal: journal, signal: DeliverySignal(), retry: policy, logger: Logger(label: "t"), now: { clock.now }
@@ -136,10 +141,7 @@ struct SinkConformance {
     @Test func aSinkThatFailsAWholeBatchIsTriedOnceNotOncePerPendingDelivery() async throws {
         try await withTemporaryDirectory { directory in
             let clock = Clock()
-            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
-            let file = directory.appending("out.jsonl")
-            try directory.write("", to: "out.jsonl")
-            let sink = FileSink(name: "file", config: FileSinkConfig(path: "out.jsonl"), dataDirectory: directory.url, logger: Logger(label: "t"))
+            let (journal, file, sink) = try Self.journalAndFileSink(in: directory)
             let dispatcher = Dispatcher(
                 sink: sink, journal: journal, signal: DeliverySignal(), retry: RetryPolicy(maxAttempts: nil), batchSize: 50,
                 logger: Logger(label: "t"), now: { clock.now }

@@ -429,10 +429,9 @@ public final class SQLiteJournal: Sendable {
 
     /// Keeps the history of a delivery's failed attempts (for `dlq show`).
     static func recordAttempt(_ db: Database, delivery: Int64, outcome: String, error: String) throws {
-        try db.execute(
-            sql: "INSERT INTO delivery_attempts (delivery_id, at, outcome, error) VALUES (?, ?, ?, ?)",
-            arguments: [delivery, Date().timeIntervalSince1970, outcome, String(error.prefix(2000))]
-        )
+        // Cached: a failed batch records one attempt per delivery in one transaction.
+        try db.cachedStatement(sql: "INSERT INTO delivery_attempts (delivery_id, at, outcome, error) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [delivery, Date().timeIntervalSince1970, outcome, String(error.prefix(2000))])
     }
 
     // MARK: - Maintenance
