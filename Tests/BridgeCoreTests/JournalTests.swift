@@ -33,6 +33,38 @@ import ThingSpace
         }
     }
 
+    @Test func checkpointsRunOffTheCommitPath() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appending("journal.sqlite").path
+            let journal = try SQLiteJournal(path: path)
+            let text = String(repeating: "x", count: 600)
+            // ~25 pages per commit: past the 1,000-frame soft limit after ~40 commits.
+            for page in 0..<120 {
+                let entries = (0..<100).map { n in
+                    let message = MOSMSCallback(requestID: "ckpt-\(page)-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: "7022895500")], text: text)
+                    let event = EventNormalizer.normalize(message, account: "0000123456-00001", channel: .poll, receivedAt: Date())
+                    return JournalEntry(event: event, deliveries: [.init(route: "r", sink: "s")])
+                }
+                _ = try await journal.append(entries)
+            }
+            // The thread runs asynchronously; give it a moment.
+            for _ in 0..<200 where journal.checkpointCounts.background == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(journal.checkpointCounts.background >= 1)
+            #expect(journal.checkpointCounts.inline == 0)  // no commit waited for a checkpoint
+            // Copied back while the WAL kept growing: the file now holds most of the pages.
+            let databaseSize = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
+            #expect(databaseSize > 4 * 1024 * 1024)
+            try journal.close()
+            let reopened = try SQLiteJournal(path: path)
+            #expect(try await reopened.stats().events == 12_000)
+            try reopened.close()
+            let check = try await DatabaseQueue(path: path).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+            #expect(check == "ok")
+        }
+    }
+
     @Test func isInWALModeWithFullSync() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appending("journal.sqlite").path
@@ -71,7 +103,7 @@ import ThingSpace
                 try await journal.markDelivered([due[0].deliveryID])
                 try journal.close()
             }
-            let reopened = try SQLiteJournal(path: path)
+            let reopened = try SQLiteJournal(path: path, backgroundCheckpoints: false)
             let due = try await reopened.dueDeliveries(sink: "file", limit: 10)
             #expect(due.map { try? BridgeEvent.decode($0.eventJSON).data.text } == ["m2", "m3"])
             let stats = try await reopened.stats()

@@ -81,13 +81,18 @@ public final class SQLiteJournal: Sendable {
     public let orderedSinks: Set<String>
     let pool: DatabasePool
     let groupCommit: GroupCommit
+    /// Runs the WAL checkpoints on a thread of its own, off the commit path (`nil`: SQLite's
+    /// automatic checkpoint, inside commits; only for comparison in benchmarks).
+    let checkpointer: WALCheckpointer?
 
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
     /// - Parameters:
     ///   - dedupWindow: How long an arrival with the same event id counts as a duplicate.
     ///   - orderedSinks: Sinks configured with per-device ordering (see ``dueDeliveries(sink:limit:now:perDeviceOrder:)``).
+    ///   - backgroundCheckpoints: Checkpoint the WAL on a thread of its own (``WALCheckpointer``),
+    ///     not inside commits. Always on in the gateway; off only to compare, in benchmarks.
     /// - Throws: ``JournalError`` when the file cannot be opened or migrated.
-    public init(path: String, dedupWindow: Duration = .seconds(7 * 86400), orderedSinks: Set<String> = []) throws(JournalError) {
+    public init(path: String, dedupWindow: Duration = .seconds(7 * 86400), orderedSinks: Set<String> = [], backgroundCheckpoints: Bool = true) throws(JournalError) {
         self.path = path
         self.dedupWindow = dedupWindow
         self.orderedSinks = orderedSinks
@@ -104,8 +109,7 @@ public final class SQLiteJournal: Sendable {
             // (outbox reads, stats) get 2 MiB each. Both are ceilings, reached as the journal
             // grows: with a 32 MiB cache on every connection, memory grew with the backlog.
             try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -2048" : "PRAGMA cache_size = -32768")
-            // Checkpoints happen every ~16 MiB of WAL rather than every 4 MiB, so fewer of them stall a commit.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
+            // No automatic checkpoint inside commits: see `WALCheckpointer`, installed on the writer below.
         }
         do {
             try FileManager.default.createDirectory(
@@ -128,6 +132,7 @@ public final class SQLiteJournal: Sendable {
         } catch {
             throw .migrationFailed("\(path): \(error)")
         }
+        checkpointer = backgroundCheckpoints ? try WALCheckpointer(path: path) : nil
         // FULL: the WAL is fsynced at every commit. Never weaken this: acknowledgements depend on it.
         // It must be set here, on the pool's one writer connection, and not in `prepareDatabase`:
         // GRDB's DatabasePool runs `PRAGMA synchronous = NORMAL` when it enables WAL, after
@@ -139,6 +144,15 @@ public final class SQLiteJournal: Sendable {
                 return try Int.fetchOne(db, sql: "PRAGMA synchronous")
             }
             guard mode == 2 else { throw JournalError.openFailed("\(path): PRAGMA synchronous is \(mode ?? -1), expected 2 (FULL)") }
+            try pool.writeWithoutTransaction { [checkpointer] db in
+                if let checkpointer {
+                    guard let writer = db.sqliteConnection else { throw JournalError.openFailed("\(path): no writer connection") }
+                    checkpointer.install(on: writer)
+                } else {
+                    // SQLite's automatic checkpoint every ~16 MiB of WAL, inside the commit that crosses it.
+                    try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
+                }
+            }
             // A sink's ordering may have changed since the rows were written: re-flag what is pending.
             let ordered = Array(orderedSinks)
             let list = ordered.map { _ in "?" }.joined(separator: ", ")  // SQLite takes `IN ()` as false
@@ -155,6 +169,12 @@ public final class SQLiteJournal: Sendable {
         }
     }
 
+    /// WAL checkpoints run since open: by the checkpoint thread, and inline by the writer (the
+    /// safety net, when the WAL reached its hard limit). Both 0 without background checkpoints.
+    public var checkpointCounts: (background: Int, inline: Int) {
+        checkpointer?.counts ?? (0, 0)
+    }
+
     /// The writer connection's `PRAGMA synchronous` (2 = FULL: every commit fsyncs the WAL).
     public func synchronousMode() throws(JournalError) -> Int {
         do {
@@ -166,7 +186,19 @@ public final class SQLiteJournal: Sendable {
 
     /// Closes the database. Further calls fail.
     public func close() throws(JournalError) {
-        do { try pool.close() } catch { throw .writeFailed("close: \(error)") }
+        do {
+            // The hook points at the checkpointer: removed before it stops. The pool's close
+            // checkpoints what is left and removes the WAL.
+            if let checkpointer {
+                pool.writeWithoutTransaction { db in
+                    if let writer = db.sqliteConnection { checkpointer.uninstall(from: writer) }
+                }
+                checkpointer.stop()
+            }
+            try pool.close()
+        } catch {
+            throw .writeFailed("close: \(error)")
+        }
     }
 
     // MARK: - Ingest
