@@ -81,24 +81,25 @@ func text(_ n: Int) -> String {
 
 let account = "0000123456-00001"
 
-/// Forwards to the Kafka sink and says when `expected` deliveries were confirmed.
+/// Forwards to the Kafka sink and says when `expected` deliveries were confirmed. Without a
+/// Kafka sink it confirms every item at once: the journal's outbox alone, for its ceiling.
 final class CountingSink: Sink {
-    let inner: KafkaSink
+    let inner: KafkaSink?
     let expected: Int
     private let state = Mutex<(count: Int, waiter: CheckedContinuation<Void, Never>?)>((0, nil))
     /// Time spent inside the Kafka sink's `deliver` (produce → the batch's last delivery report), and batches.
     let inSink = Mutex<(seconds: Double, batches: Int)>((0, 0))
 
-    init(_ inner: KafkaSink, expected: Int) {
+    init(_ inner: KafkaSink?, expected: Int) {
         self.inner = inner
         self.expected = expected
     }
 
-    var name: String { inner.name }
+    var name: String { inner?.name ?? "kafka" }
 
     func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome] {
         let started = ContinuousClock.now
-        let outcomes = await inner.deliver(batch)
+        let outcomes = await inner?.deliver(batch) ?? Array(repeating: .delivered, count: batch.count)
         let spent = seconds(ContinuousClock.now - started)
         inSink.withLock { $0.seconds += spent; $0.batches += 1 }
         let done = outcomes.count { $0 == .delivered }
@@ -124,7 +125,7 @@ final class CountingSink: Sink {
         }
     }
 
-    func close() async { await inner.close() }
+    func close() async { await inner?.close() }
 }
 
 // MARK: - 1. Throughput: journal → sink → cluster, beside kcat
@@ -162,9 +163,10 @@ func journalWithEvents(_ count: Int, folder: URL) async throws -> (SQLiteJournal
 }
 
 /// Times a Dispatcher delivering everything pending in `journal` to a Kafka sink producing to `topic`.
-func runSink(journal: SQLiteJournal, topic: String, batchSize: Int) async throws -> (seconds: Double, inSink: (share: Double, batches: Int)) {
+/// With `topic` nil, to a sink that confirms at once (the outbox alone).
+func runSink(journal: SQLiteJournal, topic: String?, batchSize: Int) async throws -> (seconds: Double, inSink: (share: Double, batches: Int)) {
     let linger = ProcessInfo.processInfo.environment["BENCH_LINGER_MS"].flatMap(Int.init) ?? 5
-    let kafka = try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: topic, linger: .milliseconds(linger)), logger: quiet)
+    let kafka = try topic.map { try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: $0, linger: .milliseconds(linger)), logger: quiet) }
     let sink = CountingSink(kafka, expected: events)
     let dispatcher = Dispatcher(sink: sink, journal: journal, signal: DeliverySignal(), batchSize: batchSize, logger: quiet)
     let start = ContinuousClock.now
@@ -175,7 +177,7 @@ func runSink(journal: SQLiteJournal, topic: String, batchSize: Int) async throws
     let elapsed = seconds(ContinuousClock.now - start)
     task.cancel()
     _ = try? await task.value
-    await kafka.close()
+    await kafka?.close()
     let spent = sink.inSink.withLock { $0 }
     return (elapsed, (spent.seconds / elapsed, spent.batches))
 }
@@ -241,11 +243,15 @@ func recordsIn(_ topic: String) -> Int {
 
 var kcatRow = ThroughputRow(name: "reference: `kcat -P`, same records, same cluster")
 var sinkRows = batchSizes.map { ThroughputRow(name: "journal → Dispatcher → KafkaSink, batchSize \($0)") }
+let ceilingBatch = batchSizes.max() ?? 2000
+var ceilingRow = ThroughputRow(name: "ceiling: journal → Dispatcher → a sink that confirms at once, batchSize \(ceilingBatch) (outbox read + delivered marks only)", recordsInTopic: -1)
 var valueBytes = 0
 var keyBytes = 0
 var headerBytes = 0
+/// `BENCH_CEILING_ONLY=1`: only the ceiling row (for profiling the outbox).
+let ceilingOnly = ProcessInfo.processInfo.environment["BENCH_CEILING_ONLY"] == "1"
 for round in 1...rounds {
-    for (index, batchSize) in batchSizes.enumerated() {
+    for (index, batchSize) in batchSizes.enumerated() where !ceilingOnly {
         let folder = try temporaryFolder("sink")
         defer { try? FileManager.default.removeItem(at: folder) }
         let (journal, journaled) = try await journalWithEvents(events, folder: folder)
@@ -269,6 +275,12 @@ for round in 1...rounds {
         sinkRows[index].recordsInTopic = recordsIn(topic)
         try journal.close()
     }
+    let folder = try temporaryFolder("ceiling")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let (journal, _) = try await journalWithEvents(events, folder: folder)
+    let result = try await runSink(journal: journal, topic: nil, batchSize: ceilingBatch)
+    ceilingRow.seconds.append(result.seconds)
+    try journal.close()
 }
 
 print("")
@@ -277,12 +289,12 @@ print("")
 print("| run | events | seconds (median) | events/s | best events/s | records in topic | × kcat | time in KafkaSink.deliver |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 let kcatRate = kcatRow.seconds.isEmpty ? nil : Double(events) / median(kcatRow.seconds)
-for row in (kcatRow.seconds.isEmpty ? [] : [kcatRow]) + sinkRows {
+for row in [kcatRow] + sinkRows + [ceilingRow] where !row.seconds.isEmpty {
     let rate = Double(events) / median(row.seconds)
     let best = Double(events) / (row.seconds.min() ?? .nan)
     let ratio = kcatRate.map { String(format: "%.2f", rate / $0) } ?? "-"
     let sinkShare = row.inSink.map { String(format: "%.0f%% (%d batches, %.1f ms each)", $0.share * 100, $0.batches, $0.share * (row.seconds.last ?? 0) * 1000 / Double(max(1, $0.batches))) } ?? "-"
-    print("| \(row.name) | \(events) | \(String(format: "%.2f", median(row.seconds))) | \(Int(rate)) | \(Int(best)) | \(row.recordsInTopic) | \(ratio) | \(sinkShare) |")
+    print("| \(row.name) | \(events) | \(String(format: "%.2f", median(row.seconds))) | \(Int(rate)) | \(Int(best)) | \(row.recordsInTopic < 0 ? "-" : String(row.recordsInTopic)) | \(ratio) | \(sinkShare) |")
 }
 
 // MARK: - 2. Latency: callback → delivery report, through a Gateway

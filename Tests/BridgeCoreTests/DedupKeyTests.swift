@@ -100,7 +100,7 @@ import ThingSpace
             let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
             let sql = SQLiteJournal.dueSQL(perDeviceOrder: perDeviceOrder, indexed: indexed)
             let plan = try await journal.pool.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: ["s", 1e12, 256]).map { $0["detail"] as String }
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: ["s", 1e12, 0.0, 0, 256]).map { $0["detail"] as String }
             }
             #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
             #expect(plan.contains { $0.contains("deliveries_due") }, "\(plan)")

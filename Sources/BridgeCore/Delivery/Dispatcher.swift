@@ -130,26 +130,76 @@ public struct Dispatcher: Service {
     /// Delivers batches until nothing is due, or until a whole batch fails.
     @discardableResult
     func drainDue() async -> Round {
+        // Per-device order: a device's next delivery may be read only once the previous one is
+        // done, so a batch is read only after the one before it was recorded.
+        perDeviceOrder ? await drainOneByOne() : await drainPipelined()
+    }
+
+    private func drainOneByOne() async -> Round {
         while !Task.isCancelled {
-            let due: [PendingDelivery]
-            do {
-                due = try await journal.dueDeliveries(sink: sink.name, limit: batchSize, now: now(), perDeviceOrder: perDeviceOrder)
-            } catch {
-                logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
-                return .done
-            }
-            if due.isEmpty { return .done }
-            if await deliver(due) == .sinkFailing { return .sinkFailing }
+            guard let due = await readDue(after: nil), !due.isEmpty else { return .done }
+            let result = await send(due)
+            await record(result)
+            if result.allRetriable { return .sinkFailing }
             if due.count < batchSize { return .done }
         }
         return .done
     }
 
-    /// - Returns: `.sinkFailing` when every item failed with a retriable error.
-    private func deliver(_ due: [PendingDelivery]) async -> Round {
-        var items: [SinkItem] = []
-        var failures: [Failure] = []
+    /// While one batch is at the sink, the next one is read from the journal and the one before
+    /// is recorded, so the sink waits neither for the outbox read nor for the bookkeeping. The
+    /// sink still gets one batch at a time. Batches follow each other by their place in the
+    /// outbox (``OutboxCursor``): the next batch is read before this one is marked, and must not
+    /// contain it. Every recording is finished before this returns, so the next round reads the
+    /// outbox as it is.
+    private func drainPipelined() async -> Round {
+        guard var batch = await readDue(after: nil), !batch.isEmpty else { return .done }
+        var recording: Task<Void, Never>?
+        var round = Round.done
+        while true {
+            let cursor = batch[batch.count - 1].cursor
+            let next: Task<[PendingDelivery]?, Never>? = batch.count == batchSize && !Task.isCancelled
+                ? Task { await readDue(after: cursor) } : nil
+            let result = await send(batch)
+            // One journal writer: this batch's marks go after the previous batch's.
+            await recording?.value
+            recording = Task { await record(result) }
+            guard !result.allRetriable else {
+                round = .sinkFailing
+                _ = await next?.value
+                break
+            }
+            guard let next, let following = await next.value, !following.isEmpty, !Task.isCancelled else { break }
+            batch = following
+        }
+        await recording?.value
+        return round
+    }
+
+    /// The next due deliveries after `cursor` (from the start when nil); nil when the journal
+    /// cannot be read (logged).
+    private func readDue(after cursor: OutboxCursor?) async -> [PendingDelivery]? {
+        do {
+            return try await journal.dueDeliveries(sink: sink.name, limit: batchSize, now: now(), perDeviceOrder: perDeviceOrder, after: cursor)
+        } catch {
+            logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// What the sink made of one batch.
+    private struct BatchResult: Sendable {
         var delivered: [Int64] = []
+        var failures: [Failure] = []
+        /// Every item (two or more) failed with a retriable error: the sink looks down.
+        var allRetriable = false
+    }
+
+    /// Hands a batch to the sink and sorts the outcomes.
+    private func send(_ due: [PendingDelivery]) async -> BatchResult {
+        var items: [SinkItem] = []
+        items.reserveCapacity(due.count)
+        var result = BatchResult()
         for pending in due {
             do {
                 let event = try BridgeEvent.decode(pending.eventJSON)
@@ -158,7 +208,7 @@ public struct Dispatcher: Service {
                     event: event, eventJSON: pending.eventJSON
                 ))
             } catch {
-                failures.append(Failure(pending: pending, outcome: .rejected(reason: "stored event cannot be decoded: \(error)")))
+                result.failures.append(Failure(pending: pending, outcome: .rejected(reason: "stored event cannot be decoded: \(error)")))
             }
         }
         let outcomes = await sink.deliver(items)
@@ -166,15 +216,21 @@ public struct Dispatcher: Service {
         for (index, item) in items.enumerated() {
             let outcome = index < outcomes.count ? outcomes[index] : .retriable(reason: "sink returned no outcome")
             if outcome == .delivered {
-                delivered.append(item.deliveryID)
+                result.delivered.append(item.deliveryID)
             } else if let pending = byID[item.deliveryID] {
-                failures.append(Failure(pending: pending, outcome: outcome))
+                result.failures.append(Failure(pending: pending, outcome: outcome))
             }
         }
         // One failing delivery says little about the sink; a whole batch of several does.
-        let allRetriable = items.count >= 2 && delivered.isEmpty && failures.count == due.count
-            && failures.allSatisfy { if case .retriable = $0.outcome { true } else { false } }
-        await record(failures)
+        result.allRetriable = items.count >= 2 && result.delivered.isEmpty && result.failures.count == due.count
+            && result.failures.allSatisfy { if case .retriable = $0.outcome { true } else { false } }
+        return result
+    }
+
+    /// Writes a batch's outcomes to the journal.
+    private func record(_ result: BatchResult) async {
+        await record(result.failures)
+        let delivered = result.delivered
         do {
             try await journal.markDelivered(delivered)
             Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "delivered")])
@@ -186,10 +242,9 @@ public struct Dispatcher: Service {
             // The sink has them; the journal does not know. They will be delivered again (at least once).
             logger.error("cannot record deliveries; they will be redelivered", metadata: ["error": "\(error)"])
         }
-        return allRetriable ? .sinkFailing : .done
     }
 
-    private struct Failure {
+    private struct Failure: Sendable {
         var pending: PendingDelivery
         var outcome: DeliveryOutcome
     }

@@ -1,0 +1,107 @@
+@testable import BridgeCore
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import TestSupport
+
+/// The dispatcher reads the next batch while one is at the sink, and records the previous one
+/// meanwhile: no delivery may be handed over twice, skipped, or given to the sink concurrently.
+@Suite struct DispatcherPipelineTests {
+    /// Records every batch; fails the items whose delivery id is a multiple of `failEvery` (on
+    /// their first attempt only), and takes a little time per batch so that reads overlap it.
+    final class RecordingSink: Sink {
+        let name = "rec"
+        let failEvery: Int64
+        private let state = Mutex<(batches: [[Int64]], inFlight: Int, maxInFlight: Int, attempts: [Int64: Int])>(([], 0, 0, [:]))
+
+        init(failEvery: Int64 = 0) { self.failEvery = failEvery }
+
+        func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome] {
+            state.withLock {
+                $0.inFlight += 1
+                $0.maxInFlight = max($0.maxInFlight, $0.inFlight)
+                $0.batches.append(batch.map(\.deliveryID))
+            }
+            try? await Task.sleep(for: .milliseconds(3))
+            return state.withLock { state in
+                state.inFlight -= 1
+                return batch.map { item in
+                    state.attempts[item.deliveryID, default: 0] += 1
+                    if failEvery > 0, item.deliveryID % failEvery == 0, item.attempt == 1 { return .retriable(reason: "injected") }
+                    return .delivered
+                }
+            }
+        }
+
+        func close() async {}
+
+        var batches: [[Int64]] { state.withLock { $0.batches } }
+        var maxInFlight: Int { state.withLock { $0.maxInFlight } }
+        var attempts: [Int64: Int] { state.withLock { $0.attempts } }
+    }
+
+    static func fill(_ journal: SQLiteJournal, count: Int) async throws {
+        let items = try SinkConformance.items(1...count, tag: "pipeline")
+        for start in stride(from: 0, to: count, by: 500) {
+            _ = try await journal.append(items[start..<min(start + 500, count)].map {
+                JournalEntry(event: $0.event, deliveries: [.init(route: "r", sink: "rec")])
+            })
+        }
+    }
+
+    @Test func everyDeliveryReachesTheSinkOnceInOrderOneBatchAtATime() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            try await Self.fill(journal, count: 1005)
+            let sink = RecordingSink()
+            let dispatcher = Dispatcher(sink: sink, journal: journal, signal: DeliverySignal(), batchSize: 100, logger: Logger(label: "t"))
+            #expect(await dispatcher.drainDue() == .done)
+
+            let handed = sink.batches.flatMap { $0 }
+            #expect(handed.count == 1005)
+            #expect(Set(handed).count == 1005)
+            #expect(handed == handed.sorted())  // the outbox's order, across batches
+            #expect(sink.batches.count == 11)
+            #expect(sink.maxInFlight == 1)
+            // Every mark was written before the round ended.
+            let stats = try await journal.stats()
+            #expect(stats.deliveredBySink["rec"] == 1005)
+            #expect(stats.pendingBySink["rec", default: 0] == 0)
+            try journal.close()
+        }
+    }
+
+    @Test func failuresInsideThePipelineAreRetriedNotLostNorRepeated() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = RetryTimingTests.Clock()
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            let sink = RecordingSink(failEvery: 7)
+            let dispatcher = Dispatcher(
+                sink: sink, journal: journal, signal: DeliverySignal(), retry: RetryPolicy(base: .seconds(1), cap: .seconds(1)),
+                batchSize: 64, logger: Logger(label: "t"), now: { clock.now }
+            )
+            // Appended at the real time, before the injected clock's start: due at once.
+            try await Self.fill(journal, count: 700)
+            #expect(await dispatcher.drainDue() == .done)
+            // 100 failed once (ids 7, 14, … 700) and wait for their retry; the rest are delivered.
+            var stats = try await journal.stats()
+            #expect(stats.deliveredBySink["rec"] == 600)
+            #expect(stats.pendingBySink["rec"] == 100)
+            #expect(sink.attempts.values.allSatisfy { $0 == 1 })
+
+            clock.advance(2)
+            #expect(await dispatcher.drainDue() == .done)
+            stats = try await journal.stats()
+            #expect(stats.deliveredBySink["rec"] == 700)
+            #expect(stats.pendingBySink["rec", default: 0] == 0)
+            // Failed ones twice, all others once: nothing handed over again after its success.
+            let attempts = sink.attempts
+            #expect(attempts.count == 700)
+            #expect(attempts.filter { $0.value == 2 }.keys.allSatisfy { $0 % 7 == 0 })
+            #expect(attempts.values.filter { $0 == 2 }.count == 100)
+            #expect(sink.maxInFlight == 1)
+            try journal.close()
+        }
+    }
+}
