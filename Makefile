@@ -33,11 +33,12 @@ serve: build
 simulate: build
 	$(SWIFT) run thingbridge simulate --port 8090
 
-# The test suite. Before it: the shipped routes are checked, a short demo must journal and deliver
+# The test suite. Before it: the shipped routes are checked and their tests (Routes/*.test.yaml) run, a short demo must journal and deliver
 # everything its devices sent, and (with Python) a client we did not write talks to the simulator.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) run thingbridge routes check --config deploy/thingbridge.yaml
+	$(SWIFT) run thingbridge routes test --config deploy/thingbridge.yaml
 	rm -rf .build/demo-check
 	$(SWIFT) run thingbridge demo --duration 3 --rate 50 --data .build/demo-check \
 		--listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --summary .build/demo-check.json
@@ -46,6 +47,7 @@ test: deps
 
 routes-check: build
 	$(SWIFT) run thingbridge routes check --config deploy/thingbridge.yaml
+	$(SWIFT) run thingbridge routes test --config deploy/thingbridge.yaml
 
 # Benchmarks: release builds, tables on standard output.
 bench: deps

@@ -14,6 +14,8 @@ struct AdminController: Sendable {
     let registry: PrometheusCollectorRegistry?
     let pollers: [String: HistoryPoller]
     let backpressure: BackpressureMonitor
+    /// The route set in force and the last reload's errors, for `/readyz` details.
+    var routes: RouteReloader? = nil
     /// Sinks that can check their destination (Kafka): shown in `/readyz` as details. An
     /// unreachable destination does not make the gateway unready: events wait in the journal.
     var healthReporting: [String: any SinkHealthReporting] = [:]
@@ -39,7 +41,18 @@ struct AdminController: Sendable {
                     sinks[name] = ["reachable": health.isReachable].merging(health.details.mapValues { $0 as Any }) { first, _ in first }
                 }
             }
-            return Response.json(status: .ok, ["status": "ready", "journal": "ok", "backlog": pressure.backlog, "sinks": sinks])
+            var answer: [String: Any] = ["status": "ready", "journal": "ok", "backlog": pressure.backlog, "sinks": sinks]
+            if let routes {
+                // A failed reload does not make the gateway unready: the previous routes stay in force.
+                let status = routes.status
+                answer["routes"] = [
+                    "version": status.version, "generation": status.generation, "loadedAt": Timestamps.format(status.loadedAt),
+                    "reloadFailures": status.failures, "lastReloadFailed": !status.lastErrors.isEmpty,
+                    "lastReloadErrors": status.lastErrors,
+                    "lastFailureAt": status.lastFailureAt.map(Timestamps.format) as Any? ?? NSNull(),
+                ] as [String: Any]
+            }
+            return Response.json(status: .ok, answer)
         }
         router.get("/metrics") { _, _ in
             var buffer: [UInt8] = []

@@ -23,6 +23,8 @@ public final class Gateway: Service {
     public let config: GatewayConfig
     public let journal: SQLiteJournal
     public let ingest: Ingest
+    /// Reloads the routes on SIGHUP and on changes in the routes folder.
+    public let routeReloader: RouteReloader
     let dispatchers: [Dispatcher]
     /// One poller per account whose mode is not `off`, when `thingspace:` is configured.
     public let pollers: [String: HistoryPoller]
@@ -41,9 +43,7 @@ public final class Gateway: Service {
         self.config = config
         self.logger = logger
         self.metricsRegistry = metricsRegistry
-        let routes = try RouteSet.load(
-            from: config.routesDirectory, sinks: Set(config.sinks.keys), unmatched: config.routing.unmatched
-        )
+        let routes = try config.loadRoutes()
         try FileManager.default.createDirectory(at: config.dataDirectory, withIntermediateDirectories: true)
         journal = try config.openJournal()
         var signals: [String: DeliverySignal] = [:]
@@ -59,6 +59,10 @@ public final class Gateway: Service {
         }
         self.dispatchers = dispatchers
         ingest = Ingest(journal: journal, routes: routes, signals: signals, logger: logger)
+        routeReloader = RouteReloader(
+            ingest: ingest, directory: config.routesDirectory, logger: logger,
+            load: { [config] () throws(ConfigErrors) -> RouteSet in try config.loadRoutes() }
+        )
         // The pollers are made after the monitor (they ask it whether to pause); it wakes them on release.
         let pollersToWake = Mutex<[HistoryPoller]>([])
         let monitor = BackpressureMonitor(
@@ -86,7 +90,7 @@ public final class Gateway: Service {
         for account in config.accounts where account.callback.username.isEmpty && account.callback.password.isEmpty {
             logger.warning("account has empty callback credentials; anyone who can reach the listener can post for it", metadata: ["account": "\(account.name)"])
         }
-        logger.info("routes loaded", metadata: ["routes": "\(routes.routes.count)", "folder": "\(config.routesDirectory.path)", "unmatched": "\(routes.unmatched)"])
+        logger.info("routes loaded", metadata: ["routes": "\(routes.routes.count)", "folder": "\(config.routesDirectory.path)", "unmatched": "\(routes.unmatched)", "version": "\(routes.version)"])
     }
 
     /// The ingress address actually bound (the real port when configured with port 0).
@@ -108,7 +112,7 @@ public final class Gateway: Service {
             }
         )
         let adminRouter = Router(context: BasicRequestContext.self)
-        var admin = AdminController(journal: journal, registry: metricsRegistry, pollers: pollers, backpressure: backpressure)
+        var admin = AdminController(journal: journal, registry: metricsRegistry, pollers: pollers, backpressure: backpressure, routes: routeReloader)
         for dispatcher in dispatchers {
             if let sink = dispatcher.sink as? any SinkHealthReporting { admin.healthReporting[sink.name] = sink }
         }
@@ -126,7 +130,7 @@ public final class Gateway: Service {
         )
         // Graceful shutdown runs in reverse order: ingress first, dispatchers last.
         let pollerServices: [any Service] = pollers.keys.sorted().compactMap { pollers[$0] }
-        let services: [any Service] = [JournalMaintenance(journal: journal, retention: config.journal.retention, logger: logger), backpressure] + dispatchers + pollerServices + [adminApp, ingressServer]
+        let services: [any Service] = [JournalMaintenance(journal: journal, retention: config.journal.retention, logger: logger), backpressure] + dispatchers + [routeReloader] + pollerServices + [adminApp, ingressServer]
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         // A sink stuck in a write must not keep the process from stopping: after the timeout the
         // rest is cancelled; what was not delivered stays pending in the journal.

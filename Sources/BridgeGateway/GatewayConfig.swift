@@ -183,18 +183,70 @@ public struct AccountConfig: Sendable, Decodable {
     }
 }
 
-/// `routing:` — what happens to events no route matches.
+/// `routing:` — what happens to events no route matches, and the default text decoding.
 public struct RoutingConfig: Sendable, Decodable {
-    /// `drop` (kept in the journal, counted and logged, delivered nowhere) or `sink:<name>`. Default `drop`.
+    /// `drop` (kept in the journal, counted and logged, delivered nowhere), `deadLetter` (stored
+    /// as a dead letter, listed by `thingbridge dlq list`) or `sink:<name>`. Default `drop`.
     public var unmatched: UnmatchedPolicy
+    /// How devices encode their text, for route files without their own `decode:`
+    /// (`json`, `keyValue`, or `{ format: csv, columns: [...] }`). Default: none (no fields).
+    public var decode: PayloadDecoding?
 
-    public init(unmatched: UnmatchedPolicy = .drop) { self.unmatched = unmatched }
+    public init(unmatched: UnmatchedPolicy = .drop, decode: PayloadDecoding? = nil) {
+        self.unmatched = unmatched
+        self.decode = decode
+    }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case unmatched }
+    enum CodingKeys: String, CodingKey, CaseIterable { case unmatched, decode }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         unmatched = try container.decodeIfPresent(UnmatchedPolicy.self, forKey: .unmatched) ?? .drop
+        if let name = try? container.decodeIfPresent(String.self, forKey: .decode) {
+            switch name {
+            case "json": decode = .json
+            case "keyValue": decode = .keyValue()
+            default:
+                throw DecodingError.dataCorruptedError(
+                    forKey: .decode, in: container,
+                    debugDescription: "expected json, keyValue or { format: csv, columns: [...] }, found '\(name)'"
+                )
+            }
+        } else {
+            decode = try container.decodeIfPresent(PayloadDecoding.self, forKey: .decode)
+        }
+    }
+}
+
+extension GatewayConfig {
+    /// Each sink's type (`file`, `kafka`), for checking per-destination options in routes.
+    public var sinkTypes: [String: String] {
+        sinks.mapValues { definition in
+            switch definition.kind {
+            case .file: "file"
+            case .kafka: "kafka"
+            }
+        }
+    }
+
+    /// Each sink's own topic, key and path, for route tests that check them (`routes test`).
+    public var sinkDefaults: [String: SinkDefaults] {
+        sinks.mapValues { definition in
+            switch definition.kind {
+            case .file(let file): SinkDefaults(type: "file", path: file.path)
+            case .kafka(let kafka): SinkDefaults(type: "kafka", topic: kafka.topic, key: kafka.key)
+            }
+        }
+    }
+
+    /// Loads and validates the route files of `directory` (default: `routesDir`) against this
+    /// config's sinks, unmatched policy and default decoding.
+    /// - Throws: ``ConfigErrors`` with every problem found.
+    public func loadRoutes(from directory: URL? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigErrors) -> RouteSet {
+        try RouteSet.load(
+            from: directory ?? routesDirectory, sinks: Set(sinks.keys), sinkTypes: sinkTypes, unmatched: routing.unmatched,
+            defaultDecoding: routing.decode, decoder: YAMLConfigDecoder(environment: environment)
+        )
     }
 }
 

@@ -40,6 +40,15 @@ public final class Ingest: Sendable {
     /// The route set in force.
     public var routeSet: RouteSet { routes.withLock { $0 } }
 
+    /// Puts a new, fully validated route set in force (hot reload).
+    ///
+    /// Atomic: each batch of messages takes one snapshot of the set before routing, so a batch
+    /// in flight finishes under the set it started with, and the next one uses the new set.
+    /// Every journaled event records the version of the set that routed it.
+    public func replaceRoutes(_ newRoutes: RouteSet) {
+        routes.withLock { $0 = newRoutes }
+    }
+
     /// The result of ingesting one message.
     public struct Result: Sendable {
         public var event: BridgeEvent
@@ -61,7 +70,7 @@ public final class Ingest: Sendable {
         let routes = routeSet
         let entries = messages.map { message in
             let event = EventNormalizer.normalize(message, account: account, channel: channel, receivedAt: receivedAt)
-            return JournalEntry(event: event, deliveries: routes.route(event))
+            return JournalEntry(event: event, deliveries: routes.route(event), routesVersion: routes.version)
         }
         let outcomes = try await journal.append(entries)
         var results: [Result] = []
@@ -81,6 +90,9 @@ public final class Ingest: Sendable {
                 if entry.deliveries.isEmpty {
                     unmatched += 1
                     logger.warning("event matched no route; kept in the journal, delivered nowhere (routing.unmatched: drop)", metadata: metadata())
+                } else if entry.deliveries.first?.route == RouteSet.unmatchedRouteName {
+                    unmatched += 1
+                    logger.notice("event matched no route; handled by routing.unmatched: \(routes.unmatched)", metadata: metadata())
                 } else {
                     logger.log(level: level, "event journaled", metadata: metadata())
                 }
@@ -95,6 +107,7 @@ public final class Ingest: Sendable {
         if stored > 0 { journaled[channel]?.increment(by: stored) }
         if duplicates > 0 { deduplicated[channel]?.increment(by: duplicates) }
         if unmatched > 0 { unmatchedCount.increment(by: unmatched) }
+        // Dead letters of the unmatched policy have no dispatcher (`_deadletter`): nothing to wake.
         for sink in sinks { signals[sink]?.signal() }
         return results
     }

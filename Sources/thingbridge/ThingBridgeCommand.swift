@@ -117,40 +117,6 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-struct Routes: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Work with route files.",
-        subcommands: [Check.self]
-    )
-
-    struct Check: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Validate the route files against the main config's sinks; print every error."
-        )
-
-        @OptionGroup var options: ConfigOptions
-
-        @Argument(help: "The routes folder (default: routesDir from the config).")
-        var directory: String?
-
-        func run() async throws {
-            let config = try options.load()
-            let folder = directory.map { URL(fileURLWithPath: $0) } ?? config.routesDirectory
-            do {
-                let routes = try RouteSet.load(from: folder, sinks: Set(config.sinks.keys), unmatched: config.routing.unmatched)
-                print("ok: \(routes.routes.count) route(s) in \(folder.path)")
-                for route in routes.routes {
-                    print("  \(route.name.value)  (\(route.name.location.map(\.description) ?? route.file)) → \(route.to.map(\.sink.value).joined(separator: ", "))\(route.stop ? "  [stop]" : "")")
-                }
-            } catch {
-                for item in error.errors { printError("error: \(item)") }
-                printError("\(error.errors.count) error(s)")
-                throw ExitCode(1)
-            }
-        }
-    }
-}
-
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print journal counts (events, pending, delivered, dead, quarantined).")
 

@@ -101,10 +101,13 @@ import ThingSpace
             Issue.record("expected errors")
         } catch let errors as ConfigErrors {
             let text = errors.description
-            // a.yaml fails to decode (unknown key) so its routes are not checked further; c.yaml's sink error is still found.
+            // Reading does not stop at a.yaml's unknown key: its unknown sink and duplicate name
+            // are found too, and so is c.yaml's sink error.
             #expect(text.contains("unknown key 'stopp'"))
+            #expect(text.contains("unknown sink 'nowhere'"))
+            #expect(text.contains("duplicate route name 'dup'"))
             #expect(text.contains("unknown sink 'missing'"))
-            #expect(errors.errors.count == 2)
+            #expect(errors.errors.count == 4)
         }
     }
 

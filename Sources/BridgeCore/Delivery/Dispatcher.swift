@@ -205,7 +205,7 @@ public struct Dispatcher: Service {
                 let event = try BridgeEvent.decode(pending.eventJSON)
                 items.append(SinkItem(
                     deliveryID: pending.deliveryID, route: pending.route, attempt: pending.attempts + 1,
-                    event: event, eventJSON: pending.eventJSON
+                    event: event, eventJSON: pending.eventJSON, options: pending.options
                 ))
             } catch {
                 result.failures.append(Failure(pending: pending, outcome: .rejected(reason: "stored event cannot be decoded: \(error)")))

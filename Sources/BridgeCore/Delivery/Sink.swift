@@ -13,13 +13,17 @@ public struct SinkItem: Sendable {
     public var event: BridgeEvent
     /// The structured-mode CloudEvent JSON as stored in the journal.
     public var eventJSON: Data
+    /// The route destination's options (payload format, topic, key, path), fixed when the event
+    /// was routed; ``PayloadRenderer`` turns them into the bytes to send. Defaults: the sink's config.
+    public var options: DeliveryOptions
 
-    public init(deliveryID: Int64, route: String, attempt: Int, event: BridgeEvent, eventJSON: Data) {
+    public init(deliveryID: Int64, route: String, attempt: Int, event: BridgeEvent, eventJSON: Data, options: DeliveryOptions = .default) {
         self.deliveryID = deliveryID
         self.route = route
         self.attempt = attempt
         self.event = event
         self.eventJSON = eventJSON
+        self.options = options
     }
 }
 

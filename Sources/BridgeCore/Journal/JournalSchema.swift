@@ -124,6 +124,16 @@ enum JournalSchema {
             }
             try db.execute(sql: "DROP TABLE dedup_keys")
         }
+        migrator.registerMigration("v3-routes-version-destination-options") { db in
+            // Which route set routed each event (`RouteSet.version`, a digest of the route files),
+            // so that after a hot reload every event says which rules decided its deliveries.
+            // Per delivery, the route destination's options (payload format, template, topic,
+            // key, path) as JSON, fixed at routing time; NULL means the sink's own config.
+            try db.execute(sql: """
+                ALTER TABLE events ADD COLUMN routes_version TEXT;
+                ALTER TABLE deliveries ADD COLUMN options TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -29,6 +29,10 @@ struct RawStatement {
         sqlite3_bind_int64(handle, index, value)
     }
 
+    func bindNull(_ index: Int32) {
+        sqlite3_bind_null(handle, index)
+    }
+
     func bind(_ index: Int32, _ value: Double) {
         sqlite3_bind_double(handle, index, value)
     }

@@ -127,6 +127,9 @@ extension SQLiteJournal {
     }
 
     /// Puts matching dead letters back in the outbox, due now, with a fresh retry budget.
+    ///
+    /// Events that no route matched (sink `_deadletter`, from `routing.unmatched: deadLetter`)
+    /// are not replayed: no sink would take them, and they would stay pending for ever.
     /// - Returns: How many were replayed.
     @discardableResult
     public func replayDeadLetters(_ filter: DeadLetterFilter) async throws(JournalError) -> Int {
@@ -137,7 +140,7 @@ extension SQLiteJournal {
                 try db.execute(
                     sql: """
                     UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, dead_at = NULL
-                    WHERE id IN (SELECT d.id FROM deliveries d WHERE \(condition))
+                    WHERE id IN (SELECT d.id FROM deliveries d WHERE \(condition) AND d.sink != '\(RouteSet.deadLetterSinkName)')
                     """,
                     arguments: [now] + arguments
                 )

@@ -9,10 +9,13 @@ import GRDB
 public struct JournalEntry: Sendable {
     public var event: BridgeEvent
     public var deliveries: [RoutedDelivery]
+    /// The version of the route set that chose the deliveries (``RouteSet/version``).
+    public var routesVersion: String?
 
-    public init(event: BridgeEvent, deliveries: [RoutedDelivery]) {
+    public init(event: BridgeEvent, deliveries: [RoutedDelivery], routesVersion: String? = nil) {
         self.event = event
         self.deliveries = deliveries
+        self.routesVersion = routesVersion
     }
 }
 
@@ -38,6 +41,8 @@ public struct PendingDelivery: Sendable {
     public var subject: String
     /// When it became due (unix seconds): with the id, its place in the outbox's order.
     public var nextAttemptAt: Double
+    /// The route destination's options, as stored when the event was routed.
+    public var options: DeliveryOptions = .default
 
     /// Where this delivery is in the outbox's order, to read the rows after it.
     public var cursor: OutboxCursor { OutboxCursor(nextAttemptAt: nextAttemptAt, deliveryID: deliveryID) }
@@ -256,15 +261,16 @@ public final class SQLiteJournal: Sendable {
                 let findKey = RawStatement(try db.cachedStatement(sql: "SELECT id_hash, event_seq, first_seen FROM dedup WHERE key = ?"), in: db)
                 let countSeen = RawStatement(try db.cachedStatement(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?"), in: db)
                 let insertEvent = RawStatement(try db.cachedStatement(sql: """
-                    INSERT INTO events (id, account, subject, channel, received_at, deliveries, body)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO events (id, account, subject, channel, received_at, deliveries, body, routes_version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """), in: db)
                 // REPLACE: a slot whose key expired from the window is taken over by the new arrival.
                 let insertKey = RawStatement(try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO dedup (key, id_hash, event_seq, first_seen) VALUES (?, ?, ?, ?)
                     """), in: db)
                 let insertDelivery = RawStatement(try db.cachedStatement(sql: """
-                    INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at, ordered) VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at, ordered, options, state, dead_at, last_error)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """), in: db)
                 var outcomes: [AppendOutcome] = []
                 outcomes.reserveCapacity(rows.count)
@@ -302,6 +308,7 @@ public final class SQLiteJournal: Sendable {
                         $0.bind(5, event.data.receivedAt)
                         $0.bind(6, Int64(entry.deliveries.count))
                         $0.bind(7, body)
+                        if let version = entry.routesVersion { $0.bind(8, version) } else { $0.bindNull(8) }
                     }
                     let sequence = db.lastInsertedRowID
                     if let keySlot {
@@ -320,6 +327,17 @@ public final class SQLiteJournal: Sendable {
                             $0.bind(4, event.subject)
                             $0.bind(5, now)
                             $0.bind(6, Int64(self.orderedSinks.contains(delivery.sink) ? 1 : 0))
+                            if let options = delivery.options.storedJSON() { $0.bind(7, options) } else { $0.bindNull(7) }
+                            // The unmatched policy `deadLetter`: stored dead, handed to no sink.
+                            if delivery.isDeadLetter {
+                                $0.bind(8, "dead")
+                                $0.bind(9, now)
+                                $0.bind(10, "no route matched (routing.unmatched: deadLetter)")
+                            } else {
+                                $0.bind(8, "pending")
+                                $0.bindNull(9)
+                                $0.bindNull(10)
+                            }
                         }
                     }
                     outcomes.append(.stored(sequence: sequence))
@@ -410,7 +428,8 @@ public final class SQLiteJournal: Sendable {
                 while let row = try rows.next() {
                     due.append(PendingDelivery(
                         deliveryID: row[0], sink: sink, route: row[1], attempts: row[2],
-                        eventID: row[4], eventJSON: row[5], subject: row[3], nextAttemptAt: row[6]
+                        eventID: row[4], eventJSON: row[5], subject: row[3], nextAttemptAt: row[6],
+                        options: DeliveryOptions(storedJSON: row[7])
                     ))
                 }
                 return due
@@ -422,13 +441,13 @@ public final class SQLiteJournal: Sendable {
 
     /// The outbox query: arguments sink, now (unix seconds), the cursor's next_attempt_at and id
     /// (rows after it in the query's order), limit. Columns: id, route, attempts, subject,
-    /// event id, body, next_attempt_at.
+    /// event id, body, next_attempt_at, options.
     static func dueSQL(perDeviceOrder: Bool, indexed: Bool) -> String {
         let orderCondition = perDeviceOrder
             ? "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.sink = d.sink AND p.subject = d.subject AND p.state = 'pending' \(indexed ? "AND p.ordered = 1" : "") AND p.id < d.id)"
             : ""
         return """
-            SELECT d.id, d.route, d.attempts, d.subject, e.id AS event_id, e.body, d.next_attempt_at
+            SELECT d.id, d.route, d.attempts, d.subject, e.id AS event_id, e.body, d.next_attempt_at, d.options
             FROM deliveries d JOIN events e ON e.seq = d.event_seq
             WHERE d.sink = ? AND d.state = 'pending' AND d.next_attempt_at <= ? AND (d.next_attempt_at, d.id) > (?, ?) \(orderCondition)
             ORDER BY d.next_attempt_at, d.id LIMIT ?

@@ -51,10 +51,12 @@ public final class FileSink: Sink {
         self.logger = logger
     }
 
-    /// The file an item goes to.
+    /// The file an item goes to: the route destination's `path` pattern when it gave one, else
+    /// the sink's.
     public func path(for item: SinkItem) -> String {
         var path = ""
-        for piece in template {
+        let pieces = item.options.path.map(Self.pieces(of:)) ?? template
+        for piece in pieces {
             switch piece {
             case .literal(let text): path += text
             case .account: path += Self.safeComponent(item.event.data.account)
@@ -107,7 +109,9 @@ public final class FileSink: Sink {
         let writes = order.map { path in
             var bytes = Data()
             for index in groups[path]! {
-                bytes.append(batch[index].eventJSON)
+                // The destination's payload format (CloudEvent by default), one per line.
+                let item = batch[index]
+                bytes.append(item.options.format == .cloudevents ? item.eventJSON : PayloadRenderer.render(item, sink: name).bytes)
                 bytes.append(0x0A)
             }
             return FileWriter.Write(path: path, bytes: bytes)

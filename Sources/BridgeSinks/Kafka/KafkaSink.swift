@@ -117,28 +117,48 @@ public final class KafkaSink: SinkHealthReporting {
 
     // MARK: - Records
 
-    /// The topic an item goes to.
+    /// The topic an item goes to: the route destination's `topic` when it gave one, else the sink's.
     public func topic(for item: SinkItem) -> String {
-        Template.render(config.topic, ["account": item.event.data.account, "sink": name, "route": item.route], clean: Self.topicSafe)
+        Template.render(item.options.topic ?? config.topic, ["account": item.event.data.account, "sink": name, "route": item.route], clean: Self.topicSafe)
     }
 
-    /// The record key for an item (`nil` when the template renders empty).
+    /// The record key for an item (`nil` when the template renders empty): the route
+    /// destination's `key` when it gave one, else the sink's.
     public func key(for item: SinkItem) -> String? {
-        let key = Template.render(config.key, [
+        let key = Template.render(item.options.key ?? config.key, [
             "device": item.event.subject, "account": item.event.data.account, "sink": name, "route": item.route, "id": item.event.id,
         ])
         return key.isEmpty ? nil : key
     }
 
     /// The Kafka record for an item, in the configured mode.
+    ///
+    /// A destination's payload format other than `cloudevents` replaces the value: `data` sends
+    /// the data object, `template` the rendered template, each with its content type (and, in
+    /// binary mode, the `ce_` headers still describe the event).
     public func record(for item: SinkItem) -> KafkaProducerMessage {
         let event = item.event
         let value: Data
         var headers: [KafkaHeader]
+        if item.options.format != .cloudevents {
+            let payload = PayloadRenderer.render(item, sink: name)
+            headers = [KafkaHeader(name: "content-type", string: payload.contentType)]
+            if config.mode == .binary {
+                headers = [
+                    KafkaHeader(name: "ce_specversion", string: event.specversion),
+                    KafkaHeader(name: "ce_id", string: event.id),
+                    KafkaHeader(name: "ce_source", string: event.source),
+                    KafkaHeader(name: "ce_type", string: event.type),
+                    KafkaHeader(name: "ce_time", string: event.time),
+                    KafkaHeader(name: "ce_subject", string: event.subject),
+                ] + headers
+            }
+            return KafkaProducerMessage(topic: topic(for: item), key: key(for: item).map { Data($0.utf8) }, value: payload.bytes, headers: headers)
+        }
         switch config.mode {
         case .binary:
             // CloudEvents Kafka binding, binary mode: attributes as ce_ headers, data as value.
-            value = Self.dataMember(of: item.eventJSON) ?? Self.encodeData(event)
+            value = PayloadRenderer.dataMember(of: item.eventJSON) ?? PayloadRenderer.encodeData(event)
             headers = [
                 KafkaHeader(name: "ce_specversion", string: event.specversion),
                 KafkaHeader(name: "ce_id", string: event.id),
@@ -164,47 +184,6 @@ public final class KafkaSink: SinkHealthReporting {
             }
         })
         return cleaned.isEmpty ? "_" : cleaned
-    }
-
-    /// The bytes of the `data` member of a stored CloudEvent, exactly as stored. The journal
-    /// writes keys sorted, so `data` comes first: `{"data":{…},"datacontenttype":…`. Returns nil
-    /// for anything else (then the data is encoded again).
-    static func dataMember(of json: Data) -> Data? {
-        let prefix = Array(#"{"data":"#.utf8)
-        return json.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Data? in
-            guard bytes.count > prefix.count, bytes.prefix(prefix.count).elementsEqual(prefix) else { return nil }
-            let start = prefix.count
-            guard bytes[start] == UInt8(ascii: "{") else { return nil }
-            var depth = 0
-            var inString = false
-            var escaped = false
-            for index in start..<bytes.count {
-                let byte = bytes[index]
-                if inString {
-                    if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                    continue
-                }
-                switch byte {
-                case UInt8(ascii: "\""): inString = true
-                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-                case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    depth -= 1
-                    if depth == 0 { return Data(bytes[start...index]) }
-                default: break
-                }
-            }
-            return nil
-        }
-    }
-
-    private static let dataEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
-    static func encodeData(_ event: BridgeEvent) -> Data {
-        (try? dataEncoder.encode(event.data)) ?? Data("{}".utf8)
     }
 
     // MARK: - Sink
