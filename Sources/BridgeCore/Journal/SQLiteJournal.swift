@@ -272,6 +272,15 @@ public final class SQLiteJournal: Sendable {
                     INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at, ordered, options, state, dead_at, last_error)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """), in: db)
+                // A route's options are the same for each of its deliveries: encoded once per commit.
+                var encodedOptions: [DeliveryOptions: String?] = [:]
+                func storedOptions(_ options: DeliveryOptions) -> String? {
+                    if options.isDefault { return nil }
+                    if let known = encodedOptions[options] { return known }
+                    let text = options.storedJSON()
+                    encodedOptions[options] = text
+                    return text
+                }
                 var outcomes: [AppendOutcome] = []
                 outcomes.reserveCapacity(rows.count)
                 for (entry, body) in rows {
@@ -327,7 +336,7 @@ public final class SQLiteJournal: Sendable {
                             $0.bind(4, event.subject)
                             $0.bind(5, now)
                             $0.bind(6, Int64(self.orderedSinks.contains(delivery.sink) ? 1 : 0))
-                            if let options = delivery.options.storedJSON() { $0.bind(7, options) } else { $0.bindNull(7) }
+                            if let options = storedOptions(delivery.options) { $0.bind(7, options) } else { $0.bindNull(7) }
                             // The unmatched policy `deadLetter`: stored dead, handed to no sink.
                             if delivery.isDeadLetter {
                                 $0.bind(8, "dead")
@@ -424,12 +433,22 @@ public final class SQLiteJournal: Sendable {
                 var due: [PendingDelivery] = []
                 due.reserveCapacity(limit)
                 // Columns by position (see `dueSQL`): cheaper than by name, per row of a big batch.
+                // Options repeat (one text per route destination): each text is decoded once per batch.
+                var decodedOptions: [String: DeliveryOptions] = [:]
                 let rows = try Row.fetchCursor(statement)
                 while let row = try rows.next() {
+                    var options = DeliveryOptions.default
+                    if let text: String = row[7] {
+                        if let known = decodedOptions[text] {
+                            options = known
+                        } else {
+                            options = DeliveryOptions(storedJSON: text)
+                            decodedOptions[text] = options
+                        }
+                    }
                     due.append(PendingDelivery(
                         deliveryID: row[0], sink: sink, route: row[1], attempts: row[2],
-                        eventID: row[4], eventJSON: row[5], subject: row[3], nextAttemptAt: row[6],
-                        options: DeliveryOptions(storedJSON: row[7])
+                        eventID: row[4], eventJSON: row[5], subject: row[3], nextAttemptAt: row[6], options: options
                     ))
                 }
                 return due
