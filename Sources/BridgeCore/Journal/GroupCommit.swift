@@ -39,6 +39,9 @@ final class GroupCommit: Sendable {
     private let state = Mutex(State())
     /// At most this many entries per transaction (a page of 100 plus many single callbacks).
     let maxBatch: Int
+    /// Made once: creating a metric looks it up in the registry under a lock, per commit.
+    private let commitSeconds = Timer(label: "thingbridge_journal_commit_seconds")
+    private let commitBatchSize = Recorder(label: "thingbridge_journal_commit_batch_size")
 
     init(maxBatch: Int = 2000) { self.maxBatch = maxBatch }
 
@@ -92,8 +95,8 @@ final class GroupCommit: Sendable {
         } catch {
             result = .failure(error)
         }
-        Timer(label: "thingbridge_journal_commit_seconds").recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
-        Recorder(label: "thingbridge_journal_commit_batch_size").record(batch.count)
+        commitSeconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+        commitBatchSize.record(batch.count)
 
         let next = state.withLock { state -> Follower? in
             state.transactions += 1
