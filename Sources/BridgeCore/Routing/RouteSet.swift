@@ -234,7 +234,16 @@ public struct RouteSet: Sendable {
         }
         digest.update(data: Data("unmatched:\(unmatched)".utf8))
         errors += validate(routes, sinks: sinks, sinkTypes: sinkTypes, unmatched: unmatched)
-        guard errors.isEmpty else { throw ConfigErrors(errors) }
+        guard errors.isEmpty else {
+            // In reading order: by file (in load order), line, column; errors without a place last.
+            let order = Dictionary(sources.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+            func key(_ error: ConfigError) -> (Int, Int, Int) {
+                guard let location = error.location else { return (Int.max, 0, 0) }
+                return (order[location.file] ?? Int.max - 1, location.line, location.column)
+            }
+            let sorted = errors.enumerated().sorted { key($0.element) < key($1.element) || (key($0.element) == key($1.element) && $0.offset < $1.offset) }
+            throw ConfigErrors(sorted.map(\.element))
+        }
         let version = digest.finalize().prefix(6).map { String(format: "%02x", $0) }.joined()
         return RouteSet(routes: routes, unmatched: unmatched, version: version)
     }
