@@ -277,7 +277,7 @@ public final class SQLiteJournal: Sendable {
                             $0.bind(4, event.subject)
                             $0.bind(5, now)
                             $0.bind(6, Int64(self.orderedSinks.contains(delivery.sink) ? 1 : 0))
-                            if let options = delivery.options.storedJSON() { $0.bind(7, options) } else { $0.bindNull(7) }
+                            if let options = delivery.storedOptions { $0.bind(7, options) } else { $0.bindNull(7) }
                             // The unmatched policy `deadLetter`: stored dead, handed to no sink.
                             if delivery.isDeadLetter {
                                 $0.bind(8, "dead")

@@ -11,7 +11,12 @@ public struct RoutedDelivery: Sendable, Equatable {
     public var route: String
     public var sink: String
     /// The destination's options, resolved now and stored with the delivery.
-    public var options: DeliveryOptions
+    public var options: DeliveryOptions {
+        didSet { storedOptions = options.storedJSON() }
+    }
+    /// ``options`` as the journal stores them (nil for the defaults), encoded once per route
+    /// destination when the routes load, not per event inside the journal's transaction.
+    public private(set) var storedOptions: String?
     /// The unmatched policy `deadLetter`: stored directly as a dead letter, handed to no sink.
     public var isDeadLetter: Bool
 
@@ -19,7 +24,16 @@ public struct RoutedDelivery: Sendable, Equatable {
         self.route = route
         self.sink = sink
         self.options = options
+        self.storedOptions = options.storedJSON()
         self.isDeadLetter = isDeadLetter
+    }
+
+    init(route: String, destination: Destination) {
+        self.route = route
+        self.sink = destination.sink.value
+        self.options = destination.options
+        self.storedOptions = destination.storedOptions
+        self.isDeadLetter = false
     }
 }
 
@@ -94,9 +108,7 @@ public struct RouteSet: Sendable {
         for route in routes where route.match.holds(&input, decoding: route.decoding) {
             matchedAny = true
             for destination in route.to {
-                var options = destination.options
-                if options.format == .template { options.decoding = route.decoding }
-                deliveries.append(RoutedDelivery(route: route.name.value, sink: destination.sink.value, options: options))
+                deliveries.append(RoutedDelivery(route: route.name.value, destination: destination))
             }
             if route.stop { break }
         }
@@ -227,6 +239,10 @@ public struct RouteSet: Sendable {
             if let parsed = parser.parse(text) {
                 for var route in parsed.routes {
                     if route.decoding == nil { route.decoding = defaultDecoding }
+                    // A template keeps its file's decoding, so that `fields` is in its scope when sent.
+                    for index in route.to.indices where route.to[index].options.format == .template {
+                        route.to[index].options.decoding = route.decoding
+                    }
                     routes.append(route)
                 }
             }
