@@ -234,7 +234,9 @@ public struct RouteSet: Sendable {
         var routes: [Route] = []
         var digest = SHA256()
         for (name, text) in sources {
-            digest.update(data: Data("\(name)\u{0}\(text)\u{0}".utf8))
+            // The file's own name, not the path it was read by: the same files give the same
+            // version whatever the working directory.
+            digest.update(data: Data("\((name as NSString).lastPathComponent)\u{0}\(text)\u{0}".utf8))
             var parser = RouteFileParser(file: name, environment: environment)
             if let parsed = parser.parse(text) {
                 for var route in parsed.routes {
