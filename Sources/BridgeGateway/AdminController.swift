@@ -46,7 +46,7 @@ struct AdminController: Sendable {
                 // A failed reload does not make the gateway unready: the previous routes stay in force.
                 let status = routes.status
                 answer["routes"] = [
-                    "version": status.version, "generation": status.generation, "loadedAt": Timestamps.format(status.loadedAt),
+                    "version": status.version, "generation": status.generation, "loadedAt": Timestamps.format(status.loadedAt), "loadedBecause": status.reason,
                     "reloadFailures": status.failures, "lastReloadFailed": !status.lastErrors.isEmpty,
                     "lastReloadErrors": status.lastErrors,
                     "lastFailureAt": status.lastFailureAt.map(Timestamps.format) as Any? ?? NSNull(),

@@ -30,6 +30,8 @@ public final class RouteReloader: Service, Sendable {
         /// How many sets have been put in force since start (1: the one loaded at start).
         public var generation: Int
         public var loadedAt: Date
+        /// Why the set in force was loaded: `start`, `SIGHUP`, `routes folder changed`.
+        public var reason: String
         /// The errors of the last reload, when it failed (empty once one succeeds).
         public var lastErrors: [String]
         public var lastFailureAt: Date?
@@ -44,6 +46,9 @@ public final class RouteReloader: Service, Sendable {
     private let watchSignals: Bool
     private let logger: Logger
     private let state: Mutex<Status>
+    /// The folder as it was when the routes in force were loaded: the watch compares against it,
+    /// so a change made between start-up and the watch's first look is not missed.
+    private let loadedFingerprint: String
     private let failureCounter = Counter(label: "thingbridge_routes_reload_failures_total")
     private let versionGauge = Gauge(label: "thingbridge_routes_version")
     private let reloadCounter = Counter(label: "thingbridge_routes_reloads_total")
@@ -67,11 +72,17 @@ public final class RouteReloader: Service, Sendable {
         self.logger = logger
         self.load = load
         let current = ingest.routeSet
-        self.state = Mutex(Status(version: current.version, generation: 1, loadedAt: Date(), lastErrors: [], lastFailureAt: nil, failures: 0))
+        self.loadedFingerprint = Self.fingerprint(of: directory)
+        self.state = Mutex(Status(version: current.version, generation: 1, loadedAt: Date(), reason: "start", lastErrors: [], lastFailureAt: nil, failures: 0))
         versionGauge.record(1)
     }
 
     public var status: Status { state.withLock { $0 } }
+
+    /// Whether SIGHUP is trapped yet (from shortly after ``run()`` starts); before that, SIGHUP
+    /// would have its default action.
+    public var isTrappingSIGHUP: Bool { trapping.withLock { $0 } }
+    private let trapping = Mutex(false)
 
     /// Loads the folder now and puts it in force when it is valid.
     /// - Returns: Whether the new set was applied (an unchanged valid set counts as applied).
@@ -99,9 +110,12 @@ public final class RouteReloader: Service, Sendable {
         let previous = ingest.routeSet.version
         ingest.replaceRoutes(routes)
         let generation = state.withLock { status in
-            if routes.version != status.version { status.generation += 1 }
+            if routes.version != status.version {
+                status.generation += 1
+                status.loadedAt = Date()
+                status.reason = reason
+            }
             status.version = routes.version
-            status.loadedAt = Date()
             status.lastErrors = []
             return status.generation
         }
@@ -115,7 +129,9 @@ public final class RouteReloader: Service, Sendable {
     }
 
     /// The folder's state as far as a reload cares: every file's name, size and modification time.
-    func fingerprint() -> String {
+    func fingerprint() -> String { Self.fingerprint(of: directory) }
+
+    static func fingerprint(of directory: URL) -> String {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return "unreadable" }
         return names.sorted().map { name in
             // Resolving symlinks follows a ConfigMap's `..data` swap to the new files.
@@ -133,7 +149,9 @@ public final class RouteReloader: Service, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 if self.watchSignals {
                     group.addTask {
-                        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                        let signals = await UnixSignalsSequence(trapping: .sighup)
+                        self.trapping.withLock { $0 = true }
+                        for await _ in signals {
                             if Task.isCancelled { return }
                             self.reload(reason: "SIGHUP")
                         }
@@ -148,7 +166,7 @@ public final class RouteReloader: Service, Sendable {
 
     /// Polls the folder; reloads once a change has settled.
     func watch() async {
-        var seen = fingerprint()
+        var seen = loadedFingerprint
         while !Task.isCancelled {
             do { try await Task.sleep(for: pollInterval) } catch { return }
             let now = fingerprint()

@@ -226,6 +226,8 @@ import ThingSpace
         #expect(try RouteSet.load(sources: a, sinks: Self.sinks).version == v1)
         #expect(try RouteSet.load(sources: b, sinks: Self.sinks).version != v1)
         #expect(try RouteSet.load(sources: a, sinks: Self.sinks, unmatched: .deadLetter).version != v1)
+        // Read by another path (another working directory): the same version.
+        #expect(try RouteSet.load(sources: [("/srv/thingbridge/Routes/a.yaml", a[0].1)], sinks: Self.sinks).version == v1)
     }
 
     @Test func explanationSaysWhy() throws {

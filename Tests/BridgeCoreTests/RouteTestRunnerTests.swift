@@ -202,3 +202,37 @@ import ThingSpace
         #expect(throws: (any Error).self) { try EventFile.parse(Data(#"{"text":"x"}"#.utf8)) }
     }
 }
+
+extension RouteTestRunnerTests {
+    @Test func anEventFileBesideTheTestsIsAnInput() throws {
+        let folder = TemporaryDirectory("route-tests")
+        defer { folder.remove() }
+        try folder.write(Self.routes, to: "fleet.yaml")
+        let event = RouteLanguageTests.event(text: #"{"kind":"alarm","code":"E9"}"#)
+        try folder.write(String(decoding: try event.jsonData(), as: UTF8.self), to: "events/alarm.json")
+        try folder.write("""
+            tests:
+              - name: a stored event from a file
+                eventFile: events/alarm.json
+                expect:
+                  routes: [alarms, everything]
+                  deliveries:
+                    - sink: oncall
+                      payload: "7022895510: E9"
+            """, to: "fleet.test.yaml")
+        let set = try RouteSet.load(from: folder.url, sinks: Self.sinks)
+        let report = try RouteTestRunner.runFolder(folder: folder.url, routes: set)
+        #expect(report.passed == 1, "\(report.text)")
+        #expect(report.succeeded)
+        try folder.write("""
+            tests:
+              - name: a missing file is an error
+                eventFile: events/nope.json
+                expect: { routes: [] }
+            """, to: "fleet.test.yaml")
+        let missing = try RouteTestRunner.runFolder(folder: folder.url, routes: set)
+        #expect(missing.text.contains("cannot read event file"), "\(missing.text)")
+        #expect(missing.errors == 1)
+        #expect(!missing.succeeded)
+    }
+}

@@ -154,3 +154,29 @@ import Testing
         }
     }
 }
+
+/// Odd input is an error with a place, never a crash or a silent success.
+@Suite struct RouteGarbageTests {
+    @Test(arguments: [
+        "routes: 42", "routes: ~", "- a\n- b", "routes:\n  - 1\n  - [x]\n  - { name: [1] , to: {} }",
+        "routes:\n  - name: a\n    match: [1, 2]\n    to: [archive]",
+        "routes:\n  - name: a\n    match: { not: [] , all: {}, any: [[]], fields: [1] }\n    to: [archive]",
+        "routes:\n  - name: a\n    match: { fields: { t: { in: 3, gt: [1], exists: maybe } } }\n    to: [archive]",
+        "routes:\n  - name: a\n    to: [{ sink: archive, format: template, template: \"{{/x}}\" }]",
+        "routes:\n  - name: a\n    to: [{ sink: kafka, topic: \"{account\" }]",
+        "decode: { format: csv, columns: [], delimiter: \"ab\" }\nroutes: []",
+        "routes:\n  - &r { name: a, to: [archive] }\n  - *r",
+        "\u{0}\u{1}binary",
+        "routes:\n  - name: a\n    match: { device: { kind: mdn } }\n    to: [archive]",
+        "routes:\n  - name: a\n    match: { text: { regex: 1 } , channel: [] }\n    to: [archive]",
+    ])
+    func oddInputIsAnErrorWithAPlace(_ yaml: String) {
+        do {
+            _ = try RouteSet.load(sources: [("x.yaml", yaml)], sinks: ["archive", "kafka"], sinkTypes: ["archive": "file", "kafka": "kafka"])
+            Issue.record("accepted: \(yaml)")
+        } catch {
+            #expect(!error.errors.isEmpty)
+            #expect(error.errors.allSatisfy { $0.location?.file == "x.yaml" || $0.message.hasPrefix("x.yaml") }, "\(error)")
+        }
+    }
+}

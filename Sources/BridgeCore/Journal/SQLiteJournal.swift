@@ -272,15 +272,6 @@ public final class SQLiteJournal: Sendable {
                     INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at, ordered, options, state, dead_at, last_error)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """), in: db)
-                // A route's options are the same for each of its deliveries: encoded once per commit.
-                var encodedOptions: [DeliveryOptions: String?] = [:]
-                func storedOptions(_ options: DeliveryOptions) -> String? {
-                    if options.isDefault { return nil }
-                    if let known = encodedOptions[options] { return known }
-                    let text = options.storedJSON()
-                    encodedOptions[options] = text
-                    return text
-                }
                 var outcomes: [AppendOutcome] = []
                 outcomes.reserveCapacity(rows.count)
                 for (entry, body) in rows {
@@ -336,7 +327,7 @@ public final class SQLiteJournal: Sendable {
                             $0.bind(4, event.subject)
                             $0.bind(5, now)
                             $0.bind(6, Int64(self.orderedSinks.contains(delivery.sink) ? 1 : 0))
-                            if let options = storedOptions(delivery.options) { $0.bind(7, options) } else { $0.bindNull(7) }
+                            if let options = delivery.storedOptions { $0.bind(7, options) } else { $0.bindNull(7) }
                             // The unmatched policy `deadLetter`: stored dead, handed to no sink.
                             if delivery.isDeadLetter {
                                 $0.bind(8, "dead")

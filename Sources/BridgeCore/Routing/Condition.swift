@@ -160,16 +160,15 @@ public enum FieldTest: Sendable {
 public struct MatchInput: Sendable {
     public let event: BridgeEvent
     /// Decoded fields per decoding, computed once per event and decoding.
-    private var decoded: [String: FieldValue?] = [:]
+    private var decoded: [PayloadDecoding: FieldValue?] = [:]
 
     public init(event: BridgeEvent) { self.event = event }
 
     mutating func fields(_ decoding: PayloadDecoding?) -> FieldValue? {
         guard let decoding else { return nil }
-        let key = "\(decoding)"
-        if let cached = decoded[key] { return cached }
+        if let cached = decoded[decoding] { return cached }
         let value = decoding.decode(event.data.text)
-        decoded[key] = .some(value)
+        decoded[decoding] = .some(value)
         return value
     }
 }

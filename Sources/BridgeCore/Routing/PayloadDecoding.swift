@@ -82,7 +82,7 @@ public enum PayloadDecoding: Sendable, Hashable, Codable, CustomStringConvertibl
         return values
     }
 
-    enum CodingKeys: String, CodingKey { case format, separator, pairSeparators, columns, delimiter }
+    enum CodingKeys: String, CodingKey, CaseIterable { case format, separator, pairSeparators, columns, delimiter }
 
     /// Stored with template deliveries (`{"format":"csv","columns":[…]}`), so that `fields` is
     /// in the template's scope when the delivery is sent.

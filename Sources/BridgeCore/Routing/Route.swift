@@ -114,7 +114,11 @@ public struct DeviceMatch: Sendable {
 public struct Destination: Sendable {
     public var sink: Located<String>
     /// Options given for this destination (anything not given: the sink's own config).
-    public var options: DeliveryOptions
+    public var options: DeliveryOptions {
+        didSet { storedOptions = options.storedJSON() }
+    }
+    /// ``options`` as the journal stores them, encoded once.
+    public private(set) var storedOptions: String?
     /// Where each option was written (`topic`, `key`, `path`, …), for validation against the
     /// sink's type once the main config is known.
     public var optionLocations: [String: SourceLocation]
@@ -122,12 +126,14 @@ public struct Destination: Sendable {
     public init(sink: String, options: DeliveryOptions = .default) {
         self.sink = Located(sink)
         self.options = options
+        self.storedOptions = options.storedJSON()
         self.optionLocations = [:]
     }
 
     init(sink: Located<String>, options: DeliveryOptions, optionLocations: [String: SourceLocation]) {
         self.sink = sink
         self.options = options
+        self.storedOptions = options.storedJSON()
         self.optionLocations = optionLocations
     }
 }
@@ -183,10 +189,14 @@ public struct DeliveryOptions: Sendable, Codable, Equatable, Hashable {
     /// The options as stored in the journal (`deliveries.options`): nil for the defaults.
     public func storedJSON() -> String? {
         guard !isDefault else { return nil }
+        return (try? Self.encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) }
-    }
+        return encoder
+    }()
 
     /// Reads ``storedJSON()``; nil or unreadable text gives the defaults.
     public init(storedJSON text: String?) {

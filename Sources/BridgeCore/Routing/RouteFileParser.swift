@@ -149,10 +149,16 @@ public struct RouteFileParser {
                 conditions += parseFields(value)
             case "all", "any":
                 guard let list = sequence(value, "'\(key)'", expected: "a list of matches (each a mapping of conditions)") else { continue }
-                let nested = list.map { item in Condition(.all(parseMatch(item, owner: "an item of '\(key)'")), location: location(item)) }
+                // An item with one condition is that condition; with several, all of them.
+                let nested = list.map { item in
+                    let conditions = parseMatch(item, owner: "an item of '\(key)'")
+                    return conditions.count == 1 ? conditions[0] : Condition(.all(conditions), location: location(item))
+                }
                 conditions.append(Condition(key == "all" ? .all(nested) : .any(nested), location: at))
             case "not":
-                conditions.append(Condition(.not(Condition(.all(parseMatch(value, owner: "'not'")), location: location(value))), location: at))
+                let negated = parseMatch(value, owner: "'not'")
+                let inner = negated.count == 1 ? negated[0] : Condition(.all(negated), location: location(value))
+                conditions.append(Condition(.not(inner), location: at))
             default:
                 break  // reported by checkKeys
             }

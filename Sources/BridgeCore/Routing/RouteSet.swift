@@ -11,7 +11,12 @@ public struct RoutedDelivery: Sendable, Equatable {
     public var route: String
     public var sink: String
     /// The destination's options, resolved now and stored with the delivery.
-    public var options: DeliveryOptions
+    public var options: DeliveryOptions {
+        didSet { storedOptions = options.storedJSON() }
+    }
+    /// ``options`` as the journal stores them (nil for the defaults), encoded once per route
+    /// destination when the routes load, not per event inside the journal's transaction.
+    public private(set) var storedOptions: String?
     /// The unmatched policy `deadLetter`: stored directly as a dead letter, handed to no sink.
     public var isDeadLetter: Bool
 
@@ -19,7 +24,16 @@ public struct RoutedDelivery: Sendable, Equatable {
         self.route = route
         self.sink = sink
         self.options = options
+        self.storedOptions = options.storedJSON()
         self.isDeadLetter = isDeadLetter
+    }
+
+    init(route: String, destination: Destination) {
+        self.route = route
+        self.sink = destination.sink.value
+        self.options = destination.options
+        self.storedOptions = destination.storedOptions
+        self.isDeadLetter = false
     }
 }
 
@@ -94,9 +108,7 @@ public struct RouteSet: Sendable {
         for route in routes where route.match.holds(&input, decoding: route.decoding) {
             matchedAny = true
             for destination in route.to {
-                var options = destination.options
-                if options.format == .template { options.decoding = route.decoding }
-                deliveries.append(RoutedDelivery(route: route.name.value, sink: destination.sink.value, options: options))
+                deliveries.append(RoutedDelivery(route: route.name.value, destination: destination))
             }
             if route.stop { break }
         }
@@ -222,11 +234,17 @@ public struct RouteSet: Sendable {
         var routes: [Route] = []
         var digest = SHA256()
         for (name, text) in sources {
-            digest.update(data: Data("\(name)\u{0}\(text)\u{0}".utf8))
+            // The file's own name, not the path it was read by: the same files give the same
+            // version whatever the working directory.
+            digest.update(data: Data("\((name as NSString).lastPathComponent)\u{0}\(text)\u{0}".utf8))
             var parser = RouteFileParser(file: name, environment: environment)
             if let parsed = parser.parse(text) {
                 for var route in parsed.routes {
                     if route.decoding == nil { route.decoding = defaultDecoding }
+                    // A template keeps its file's decoding, so that `fields` is in its scope when sent.
+                    for index in route.to.indices where route.to[index].options.format == .template {
+                        route.to[index].options.decoding = route.decoding
+                    }
                     routes.append(route)
                 }
             }
@@ -234,7 +252,16 @@ public struct RouteSet: Sendable {
         }
         digest.update(data: Data("unmatched:\(unmatched)".utf8))
         errors += validate(routes, sinks: sinks, sinkTypes: sinkTypes, unmatched: unmatched)
-        guard errors.isEmpty else { throw ConfigErrors(errors) }
+        guard errors.isEmpty else {
+            // In reading order: by file (in load order), line, column; errors without a place last.
+            let order = Dictionary(sources.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+            func key(_ error: ConfigError) -> (Int, Int, Int) {
+                guard let location = error.location else { return (Int.max, 0, 0) }
+                return (order[location.file] ?? Int.max - 1, location.line, location.column)
+            }
+            let sorted = errors.enumerated().sorted { key($0.element) < key($1.element) || (key($0.element) == key($1.element) && $0.offset < $1.offset) }
+            throw ConfigErrors(sorted.map(\.element))
+        }
         let version = digest.finalize().prefix(6).map { String(format: "%02x", $0) }.joined()
         return RouteSet(routes: routes, unmatched: unmatched, version: version)
     }
