@@ -136,6 +136,18 @@ public final class KafkaSink: SinkHealthReporting {
     /// A destination's payload format other than `cloudevents` replaces the value: `data` sends
     /// the data object, `template` the rendered template, each with its content type (and, in
     /// binary mode, the `ce_` headers still describe the event).
+    /// The CloudEvents attributes as `ce_` headers (the Kafka binding's binary mode).
+    static func attributeHeaders(_ event: BridgeEvent) -> [KafkaHeader] {
+        [
+            KafkaHeader(name: "ce_specversion", string: event.specversion),
+            KafkaHeader(name: "ce_id", string: event.id),
+            KafkaHeader(name: "ce_source", string: event.source),
+            KafkaHeader(name: "ce_type", string: event.type),
+            KafkaHeader(name: "ce_time", string: event.time),
+            KafkaHeader(name: "ce_subject", string: event.subject),
+        ]
+    }
+
     public func record(for item: SinkItem) -> KafkaProducerMessage {
         let event = item.event
         let value: Data
@@ -143,31 +155,14 @@ public final class KafkaSink: SinkHealthReporting {
         if item.options.format != .cloudevents {
             let payload = PayloadRenderer.render(item, sink: name)
             headers = [KafkaHeader(name: "content-type", string: payload.contentType)]
-            if config.mode == .binary {
-                headers = [
-                    KafkaHeader(name: "ce_specversion", string: event.specversion),
-                    KafkaHeader(name: "ce_id", string: event.id),
-                    KafkaHeader(name: "ce_source", string: event.source),
-                    KafkaHeader(name: "ce_type", string: event.type),
-                    KafkaHeader(name: "ce_time", string: event.time),
-                    KafkaHeader(name: "ce_subject", string: event.subject),
-                ] + headers
-            }
+            if config.mode == .binary { headers = Self.attributeHeaders(event) + headers }
             return KafkaProducerMessage(topic: topic(for: item), key: key(for: item).map { Data($0.utf8) }, value: payload.bytes, headers: headers)
         }
         switch config.mode {
         case .binary:
             // CloudEvents Kafka binding, binary mode: attributes as ce_ headers, data as value.
             value = PayloadRenderer.dataMember(of: item.eventJSON) ?? PayloadRenderer.encodeData(event)
-            headers = [
-                KafkaHeader(name: "ce_specversion", string: event.specversion),
-                KafkaHeader(name: "ce_id", string: event.id),
-                KafkaHeader(name: "ce_source", string: event.source),
-                KafkaHeader(name: "ce_type", string: event.type),
-                KafkaHeader(name: "ce_time", string: event.time),
-                KafkaHeader(name: "ce_subject", string: event.subject),
-                KafkaHeader(name: "content-type", string: event.datacontenttype),
-            ]
+            headers = Self.attributeHeaders(event) + [KafkaHeader(name: "content-type", string: event.datacontenttype)]
         case .structured:
             value = item.eventJSON
             headers = [KafkaHeader(name: "content-type", string: "application/cloudevents+json; charset=UTF-8")]
