@@ -70,7 +70,7 @@ public struct GatewayConfig: Sendable, Decodable {
     public func openJournal() throws(JournalError) -> SQLiteJournal {
         try SQLiteJournal(
             path: journalPath, dedupWindow: journal.dedupWindow,
-            orderedSinks: Set(sinks.filter { $0.value.ordering == .perDevice }.keys)
+            orderedSinks: Set(sinks.filter { $0.value.ordering == .perDevice }.flatMap { $0.value.deliverySinkNames(name: $0.key) })
         )
     }
 

@@ -56,7 +56,7 @@ import ThingSpace
             let autoVacuum = try await queue.read { try Int.fetchOne($0, sql: "PRAGMA auto_vacuum") }
             #expect(autoVacuum == 2)  // incremental
             let migrations = try await queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
-            #expect(migrations == ["v1-events-deliveries-dedup-quarantine", "v2-integer-dedup-keys-ordered-deliveries"])
+            #expect(migrations == ["v1-events-deliveries-dedup-quarantine", "v2-integer-dedup-keys-ordered-deliveries", "v4-webhook-endpoint-state"])
         }
     }
 

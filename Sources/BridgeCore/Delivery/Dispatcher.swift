@@ -100,16 +100,18 @@ public struct Dispatcher: Service {
         var failedBatches = 0
         for await _ in signal.stream.cancelOnGracefulShutdown() {
             if coalesce > .zero { try? await Task.sleep(for: coalesce) }
-            guard await drainDue() == .sinkFailing else {
+            let (round, retryAfter) = await drainRound()
+            guard round == .sinkFailing else {
                 failedBatches = 0
                 continue
             }
             // A whole batch failed: the sink is down, not one event. Wait (the retry policy's
             // backoff, per failed batch) before trying again, instead of trying every pending
             // delivery on its own schedule: an outage then costs one batch per wait, not work
-            // in proportion to the backlog. Shutdown cuts the wait short.
+            // in proportion to the backlog. Shutdown cuts the wait short. When the destination
+            // said when to come back (`Retry-After`), the wait is at least that.
             failedBatches += 1
-            let pause = retry.delay(afterAttempts: failedBatches)
+            let pause = max(retry.delay(afterAttempts: failedBatches), retryAfter ?? .zero)
             Gauge(label: "thingbridge_sink_paused", dimensions: [("sink", sink.name)]).record(1)
             await cancelWhenGracefulShutdown { try? await Task.sleep(for: pause) }
             Gauge(label: "thingbridge_sink_paused", dimensions: [("sink", sink.name)]).record(0)
@@ -129,24 +131,40 @@ public struct Dispatcher: Service {
 
     /// Delivers batches until nothing is due, or until a whole batch fails.
     @discardableResult
-    func drainDue() async -> Round {
+    func drainDue() async -> Round { await drainRound().0 }
+
+    /// ``drainDue()``, plus the longest `Retry-After` of a batch that failed as a whole.
+    func drainRound() async -> (Round, Duration?) {
         while !Task.isCancelled {
+            // A sink that is closed on purpose (open breaker, disabled endpoint) gets nothing,
+            // or only a probe: its pending deliveries wait without spending attempts.
+            var limit = batchSize
+            if let gated = sink as? any SinkAvailabilityReporting {
+                switch await gated.availability() {
+                case .available: break
+                case .limited(let count): limit = max(0, min(batchSize, count))
+                case .unavailable: limit = 0
+                }
+                if limit == 0 { return (.done, nil) }
+            }
             let due: [PendingDelivery]
             do {
-                due = try await journal.dueDeliveries(sink: sink.name, limit: batchSize, now: now(), perDeviceOrder: perDeviceOrder)
+                due = try await journal.dueDeliveries(sink: sink.name, limit: limit, now: now(), perDeviceOrder: perDeviceOrder)
             } catch {
                 logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
-                return .done
+                return (.done, nil)
             }
-            if due.isEmpty { return .done }
-            if await deliver(due) == .sinkFailing { return .sinkFailing }
-            if due.count < batchSize { return .done }
+            if due.isEmpty { return (.done, nil) }
+            let (round, retryAfter) = await deliver(due)
+            if round == .sinkFailing { return (.sinkFailing, retryAfter) }
+            if due.count < limit || limit < batchSize { return (.done, nil) }
         }
-        return .done
+        return (.done, nil)
     }
 
-    /// - Returns: `.sinkFailing` when every item failed with a retriable error.
-    private func deliver(_ due: [PendingDelivery]) async -> Round {
+    /// - Returns: `.sinkFailing` when every item failed with a retriable error, with the
+    ///   longest `retryAfter` among them.
+    private func deliver(_ due: [PendingDelivery]) async -> (Round, Duration?) {
         var items: [SinkItem] = []
         var failures: [Failure] = []
         var delivered: [Int64] = []
@@ -174,6 +192,9 @@ public struct Dispatcher: Service {
         // One failing delivery says little about the sink; a whole batch of several does.
         let allRetriable = items.count >= 2 && delivered.isEmpty && failures.count == due.count
             && failures.allSatisfy { if case .retriable = $0.outcome { true } else { false } }
+        let retryAfter = failures.compactMap { failure -> Duration? in
+            if case .retriable(_, let after) = failure.outcome { after } else { nil }
+        }.max()
         await record(failures)
         do {
             try await journal.markDelivered(delivered)
@@ -186,7 +207,7 @@ public struct Dispatcher: Service {
             // The sink has them; the journal does not know. They will be delivered again (at least once).
             logger.error("cannot record deliveries; they will be redelivered", metadata: ["error": "\(error)"])
         }
-        return allRetriable ? .sinkFailing : .done
+        return allRetriable ? (.sinkFailing, retryAfter) : (.done, nil)
     }
 
     private struct Failure {
@@ -205,13 +226,14 @@ public struct Dispatcher: Service {
             switch failure.outcome {
             case .delivered:
                 continue
-            case .retriable(let reason):
+            case .retriable(let reason, let retryAfter):
                 if let max = retry.maxAttempts, attempts >= max {
                     let why = "retries exhausted after \(attempts) attempts: \(reason)"
                     updates.append(DeliveryFailure(deliveryID: failure.pending.deliveryID, reason: why, retryAt: nil))
                     dead.append((failure, why))
                 } else {
-                    let wait = retry.delay(afterAttempts: attempts)
+                    // The destination's `Retry-After` wins over a shorter backoff.
+                    let wait = max(retry.delay(afterAttempts: attempts), retryAfter ?? .zero)
                     let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
                     updates.append(DeliveryFailure(deliveryID: failure.pending.deliveryID, reason: reason, retryAt: now().addingTimeInterval(seconds)))
                     retried.append(failure)
@@ -230,7 +252,7 @@ public struct Dispatcher: Service {
         if let first = retried.first {
             Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "retried")]).increment(by: retried.count)
             let reason: String
-            if case .retriable(let text) = first.outcome { reason = text } else { reason = "" }
+            if case .retriable(let text, _) = first.outcome { reason = text } else { reason = "" }
             logger.warning("deliveries failed, will retry", metadata: [
                 "count": "\(retried.count)", "first_event": "\(first.pending.eventID)", "attempt": "\(first.pending.attempts + 1)",
                 "retry_in": "\(retry.delay(afterAttempts: first.pending.attempts + 1))", "reason": "\(reason)",
