@@ -13,8 +13,8 @@ struct Endpoints: AsyncParsableCommand {
         commandName: "endpoints",
         abstract: "List, enable or disable webhook endpoints (their circuit breakers).",
         discussion: """
-        Works on the journal named by the config, also while the gateway runs: a running endpoint
-        takes up an enable or disable within about a second. An endpoint is named <group>/<endpoint>
+        Works on the journal named by the config, also while the gateway runs: a running endpoint \
+        takes up an enable or disable within about a second. An endpoint is named <group>/<endpoint> \
         (the webhook sink's name and the endpoint's); a group name stands for all its endpoints.
         """,
         subcommands: [List.self, Enable.self, Disable.self]

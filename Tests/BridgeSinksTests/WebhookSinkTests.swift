@@ -114,6 +114,16 @@ enum WebhookFixture {
         }
     }
 
+    /// A gateway that fails to start after building a group drops its sinks unclosed: the
+    /// shared client is shut down anyway (a running HTTPClient that is released traps in debug).
+    @Test func sinksDroppedWithoutCloseShutTheClientDown() throws {
+        var sinks: [WebhookEndpointSink]? = try WebhookFixture.config([("a", URL(string: "http://127.0.0.1:9/a")!), ("b", URL(string: "http://127.0.0.1:9/b")!)])
+            .makeEndpointSinks(group: "hooks", journal: nil, logger: WebhookFixture.logger)
+        #expect(sinks?.count == 2)
+        sinks = nil
+        #expect(sinks == nil)
+    }
+
     @Test func refusePrivateAddressesRefusesLoopbackAtStartUp() throws {
         var config = WebhookFixture.config([("local", URL(string: "http://127.0.0.1:9/hook")!)])
         config.refusePrivateAddresses = true

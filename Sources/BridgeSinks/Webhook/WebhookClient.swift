@@ -48,6 +48,15 @@ final class WebhookClient: Sendable {
         if last { try? await http.shutdown() }
     }
 
+    deinit {
+        // Endpoints that were never closed (a gateway that failed to start after building them,
+        // or a shutdown that ran out of time): shut the client down anyway, without waiting;
+        // an HTTPClient released while running leaks its connections (and traps in debug builds).
+        if users.withLock({ $0 }) > 0 {
+            http.shutdown { _ in }
+        }
+    }
+
     static func tlsConfiguration(_ tls: WebhookTLSConfig) throws(WebhookSetupError) -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12

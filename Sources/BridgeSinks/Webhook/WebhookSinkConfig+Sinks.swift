@@ -2,7 +2,6 @@
 // ThingBridge — building a webhook group's endpoint sinks
 //===----------------------------------------------------------------------===//
 
-import AsyncHTTPClient
 import BridgeCore
 import Foundation
 import Logging
@@ -32,17 +31,13 @@ extension WebhookSinkConfig {
             }
         }
         let client = try WebhookClient(config: self, users: endpoints.count)
+        // On a failure part-way, the sinks made so far are dropped unclosed; the client's
+        // deinit shuts it down.
         var sinks: [WebhookEndpointSink] = []
-        do {
-            for endpoint in endpoints {
-                sinks.append(try WebhookEndpointSink(
-                    group: group, endpoint: endpoint, config: self, client: client, journal: journal, logger: logger, now: now
-                ))
-            }
-        } catch {
-            // The client has no users yet; nothing else will shut it down.
-            try? client.http.syncShutdown()
-            throw error
+        for endpoint in endpoints {
+            sinks.append(try WebhookEndpointSink(
+                group: group, endpoint: endpoint, config: self, client: client, journal: journal, logger: logger, now: now
+            ))
         }
         for endpoint in endpoints {
             // The path only: a query string may carry a token.
