@@ -15,7 +15,8 @@
 // connections as the 8-endpoint run may open: what the receiver and loopback allow on this machine.
 //
 // Prints Markdown tables. Usage: WebhookBenchmark [deliveries 100000] [concurrency per endpoint 16]
-// Needs nginx (apt-get install -y nginx); BENCH_NGINX names another binary.
+// Env: BENCH_ENDPOINTS (default 1,8,32), BENCH_BATCH (the dispatchers' batch size, default 256),
+// BENCH_NGINX (the nginx binary; default: found in /usr/sbin). Needs nginx (apt-get install -y nginx).
 
 import BridgeCore
 import BridgeSinks
@@ -30,7 +31,8 @@ let arguments = CommandLine.arguments
 func argument(_ index: Int, _ fallback: Int) -> Int { arguments.count > index ? Int(arguments[index]) ?? fallback : fallback }
 let deliveries = argument(1, 100_000)
 let concurrency = argument(2, 16)
-let endpointCounts = [1, 8, 32]
+let batchSize = ProcessInfo.processInfo.environment["BENCH_BATCH"].flatMap(Int.init) ?? 256
+let endpointCounts = ProcessInfo.processInfo.environment["BENCH_ENDPOINTS"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? [1, 8, 32]
 
 let quiet: Logger = {
     var logger = Logger(label: "bench")
@@ -210,7 +212,7 @@ func run(endpoints: Int) async throws -> Row {
     }
     let counted = Counted(expected: events * endpoints)
     let dispatchers = sinks.map { sink in
-        Dispatcher(sink: CountingSink(sink, total: counted), journal: journal, signal: DeliverySignal(), batchSize: 256, logger: quiet)
+        Dispatcher(sink: CountingSink(sink, total: counted), journal: journal, signal: DeliverySignal(), batchSize: batchSize, logger: quiet)
     }
     let start = ContinuousClock.now
     let tasks = dispatchers.map { dispatcher in Task { try await dispatcher.run() } }
@@ -259,7 +261,7 @@ func wrkReference(connections: Int, bodyBytes: Int) -> Double? {
 }
 
 let cores = ProcessInfo.processInfo.activeProcessorCount
-print("webhook sink → nginx (1 worker) on 127.0.0.1:\(port); \(deliveries) deliveries per run; concurrency \(concurrency) per endpoint; \(cores) cores; batch 256")
+print("webhook sink → nginx (1 worker) on 127.0.0.1:\(port); \(deliveries) deliveries per run; concurrency \(concurrency) per endpoint; \(cores) cores; batch \(batchSize)")
 print("")
 var rows: [Row] = []
 for endpoints in endpointCounts {
