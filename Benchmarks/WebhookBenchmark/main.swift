@@ -11,6 +11,9 @@
 // `thingbridge_webhook_request_duration_seconds`: from handing the request to the client to
 // the end of the answer), over every request of the run.
 //
+// Then the same deliveries handed straight to the sinks (no journal, no dispatcher), to show what
+// the outbox costs (BENCH_SINK_ONLY=0 skips it).
+//
 // Beside it, `wrk` (when installed) posts a body of the same size to the same nginx with as many
 // connections as the 8-endpoint run may open: what the receiver and loopback allow on this machine.
 //
@@ -234,6 +237,52 @@ func run(endpoints: Int) async throws -> Row {
     return Row(endpoints: endpoints, deliveries: events * endpoints, seconds: elapsed, failed: counted.failed, latencies: latencies, bodyBytes: bodyBytes)
 }
 
+/// The sink alone, without journal and dispatcher: each endpoint's sink is handed the same
+/// prebuilt batches one after another, all endpoints at once. Shows what the outbox costs.
+func runSinkOnly(endpoints: Int) async throws -> Row {
+    let group = "sinkonly\(endpoints)"
+    let config = WebhookSinkConfig(
+        endpoints: (0..<endpoints).map { n in
+            WebhookEndpointConfig(name: "e\(n)", url: URL(string: "http://127.0.0.1:\(port)/hooks/e\(n)")!, secrets: [WebhookSecret(WebhookSecret.random())!])
+        },
+        concurrency: concurrency, timeout: .seconds(10)
+    )
+    let sinks = try config.makeEndpointSinks(group: group, journal: nil, logger: quiet)
+    let events = deliveries / endpoints
+    let received = Date()
+    let items = try (0..<events).map { n in
+        let event = EventNormalizer.normalize(
+            MOSMSCallback(deviceIDs: devices[n % devices.count], text: text(n), timestamp: nil),
+            account: account, channel: .callback, receivedAt: received
+        )
+        return SinkItem(deliveryID: Int64(n + 1), route: "all", attempt: 1, event: event, eventJSON: try event.jsonData())
+    }
+    let start = ContinuousClock.now
+    let failed = await withTaskGroup(of: Int.self) { group in
+        for sink in sinks {
+            group.addTask {
+                var failed = 0
+                for batchStart in stride(from: 0, to: items.count, by: batchSize) {
+                    let outcomes = await sink.deliver(Array(items[batchStart..<min(batchStart + batchSize, items.count)]))
+                    failed += outcomes.count { $0 != .delivered }
+                }
+                return failed
+            }
+        }
+        return await group.reduce(0, +)
+    }
+    let elapsed = seconds(ContinuousClock.now - start)
+    for sink in sinks { await sink.close() }
+    var latencies: [Double] = []
+    for sink in sinks {
+        if let timer = try? metrics.expectTimer("thingbridge_webhook_request_duration_seconds", [("sink", sink.name)]) {
+            latencies += timer.values.map { Double($0) / 1e6 }
+        }
+    }
+    latencies.sort()
+    return Row(endpoints: endpoints, deliveries: events * endpoints, seconds: elapsed, failed: failed, latencies: latencies, bodyBytes: items.first?.eventJSON.count ?? 0)
+}
+
 // MARK: - wrk reference
 
 func wrkReference(connections: Int, bodyBytes: Int) -> Double? {
@@ -263,17 +312,22 @@ func wrkReference(connections: Int, bodyBytes: Int) -> Double? {
 let cores = ProcessInfo.processInfo.activeProcessorCount
 print("webhook sink → nginx (1 worker) on 127.0.0.1:\(port); \(deliveries) deliveries per run; concurrency \(concurrency) per endpoint; \(cores) cores; batch \(batchSize)")
 print("")
-var rows: [Row] = []
+var rows: [(String, Row)] = []
 for endpoints in endpointCounts {
-    rows.append(try await run(endpoints: endpoints))
+    rows.append(("journal → dispatchers → sinks", try await run(endpoints: endpoints)))
 }
-print("| endpoints | deliveries | seconds | signed deliveries/s | failed | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for row in rows {
+if ProcessInfo.processInfo.environment["BENCH_SINK_ONLY"] != "0" {
+    for endpoints in endpointCounts {
+        rows.append(("sinks alone (no journal)", try await runSinkOnly(endpoints: endpoints)))
+    }
+}
+print("| path | endpoints | deliveries | seconds | signed deliveries/s | failed | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for (path, row) in rows {
     let cells = [0.5, 0.9, 0.99, 0.999].map { String(format: "%.2f", percentile(row.latencies, $0)) } + [String(format: "%.2f", row.latencies.last ?? .nan)]
-    print("| \(row.endpoints) | \(row.deliveries) | \(String(format: "%.2f", row.seconds)) | \(Int(Double(row.deliveries) / row.seconds)) | \(row.failed) | \(cells.joined(separator: " | ")) |")
+    print("| \(path) | \(row.endpoints) | \(row.deliveries) | \(String(format: "%.2f", row.seconds)) | \(Int(Double(row.deliveries) / row.seconds)) | \(row.failed) | \(cells.joined(separator: " | ")) |")
 }
-if let bodyBytes = rows.first?.bodyBytes {
+if let bodyBytes = rows.first?.1.bodyBytes {
     let connections = 8 * concurrency
     if let reference = wrkReference(connections: connections, bodyBytes: bodyBytes) {
         print("")
