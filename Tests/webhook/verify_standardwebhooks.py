@@ -3,7 +3,8 @@
 Runs `thingbridge serve` with a webhook group of two endpoints (one signing with two secrets, as
 during a rotation) pointing at a receiver in this script, posts one MO SMS callback, captures the
 two requests the gateway sends, and verifies each with `standardwebhooks.Webhook(secret).verify`:
-with every configured secret, and not with a wrong one or a changed body.
+with every configured secret, and not with a wrong one or a changed body. Then checks
+`thingbridge endpoints list|disable|enable` on the gateway's journal.
 
 Usage: python verify_standardwebhooks.py path/to/thingbridge
 Exit 0 when every check passes, 1 when one fails, 2 when the gateway cannot be run.
@@ -145,6 +146,28 @@ sinks:
             except subprocess.TimeoutExpired:
                 gateway.kill()
             receiver.shutdown()
+
+        # `thingbridge endpoints` on the same journal: disable one endpoint, list, enable the group.
+        def endpoints(*args):
+            result = subprocess.run([binary, "endpoints", *args, "--config", config], env=env, capture_output=True, text=True, timeout=60)
+            return result.returncode, result.stdout + result.stderr
+
+        def row(listing, name):
+            return next((line.split() for line in listing.splitlines() if line.startswith(name + " ")), [])
+
+        code, out = endpoints("disable", "hooks/single", "--reason", "maintenance-window")
+        check(code == 0 and "disabled hooks/single" in out, "endpoints disable hooks/single")
+        code, out = endpoints("list")
+        check(code == 0 and row(out, "hooks/single")[1:2] == ["disabled"] and "maintenance-window" in out,
+              "endpoints list shows hooks/single disabled with the reason")
+        check(row(out, "hooks/rotating")[1:2] == ["closed"], "endpoints list shows hooks/rotating closed")
+        check("whsec_" not in out, "endpoints list shows no secret")
+        code, out = endpoints("enable", "hooks")
+        check(code == 0 and "enabled hooks/single" in out and "enabled hooks/rotating" in out, "endpoints enable of a group enables its endpoints")
+        code, out = endpoints("list")
+        check(row(out, "hooks/single")[1:2] == ["closed"], "endpoints list shows hooks/single closed again")
+        code, out = endpoints("disable", "hooks/nope")
+        check(code != 0 and "no webhook endpoint or group 'hooks/nope'" in out, "endpoints disable of an unknown endpoint fails with the known names")
 
     by_path = {r["path"]: r for r in requests}
     for path, good, other in (("/single", [single], [current]), ("/rotating", [current, previous], [single])):
