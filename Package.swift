@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        // Already in the graph through async-http-client; named for the webhook sink's TLS settings.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // librdkafka from the system (Debian `librdkafka-dev`), found through pkg-config.
@@ -93,6 +95,12 @@ let package = Package(
                 "RdKafka",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                // The webhook sink: HTTP client, TLS settings, Standard Webhooks signatures.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: upcoming
         ),
@@ -119,6 +127,7 @@ let package = Package(
             dependencies: [
                 "BridgeGateway",
                 "BridgeCore",
+                "BridgeSinks",
                 "RdKafka",
                 "ThingSpace",
                 "ThingSpaceSimulator",
@@ -155,8 +164,32 @@ let package = Package(
             path: "Benchmarks/KafkaBenchmark",
             swiftSettings: upcoming
         ),
+        .executableTarget(
+            name: "WebhookBenchmark",
+            dependencies: [
+                "BridgeCore", "BridgeSinks", "ThingSpace",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                // Collects the sink's request-duration timer for the latency percentiles.
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            path: "Benchmarks/WebhookBenchmark",
+            swiftSettings: upcoming
+        ),
         // Helpers shared by the test targets (temporary folders, polling with a deadline).
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport", swiftSettings: upcoming),
+        // A scriptable HTTP receiver on loopback for the webhook tests (SwiftNIO, port 0).
+        .target(
+            name: "WebhookTestSupport",
+            dependencies: [
+                "BridgeSinks",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/WebhookTestSupport",
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "RdKafkaTests",
             dependencies: ["RdKafka", "TestSupport", .product(name: "Logging", package: "swift-log")],
@@ -182,7 +215,7 @@ let package = Package(
         .testTarget(
             name: "BridgeSinksTests",
             dependencies: [
-                "BridgeSinks", "BridgeCore", "RdKafka", "TestSupport",
+                "BridgeSinks", "BridgeCore", "RdKafka", "TestSupport", "WebhookTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -192,7 +225,7 @@ let package = Package(
         .testTarget(
             name: "BridgeGatewayTests",
             dependencies: [
-                "BridgeGateway", "BridgeCore", "BridgeSinks", "RdKafka", "TestSupport", "ThingSpace", "ThingSpaceSimulator",
+                "BridgeGateway", "BridgeCore", "BridgeSinks", "RdKafka", "TestSupport", "ThingSpace", "ThingSpaceSimulator", "WebhookTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -48,17 +48,22 @@ public final class Gateway: Service {
         journal = try config.openJournal()
         var signals: [String: DeliverySignal] = [:]
         var dispatchers: [Dispatcher] = []
+        // Routes name a webhook group; its deliveries go to each endpoint's own sink (fan-out).
+        var fanOut: [String: [String]] = [:]
         for (name, definition) in config.sinks.sorted(by: { $0.key < $1.key }) {
-            let signal = DeliverySignal()
-            signals[name] = signal
-            let sink = try definition.makeSink(name: name, dataDirectory: config.dataDirectory, logger: logger)
-            dispatchers.append(Dispatcher(
-                sink: sink, journal: journal, signal: signal, retry: definition.retry,
-                batchSize: definition.batchSize, perDeviceOrder: definition.ordering == .perDevice, logger: logger
-            ))
+            let sinks = try definition.makeSinks(name: name, dataDirectory: config.dataDirectory, journal: journal, logger: logger)
+            if sinks.map(\.name) != [name] { fanOut[name] = sinks.map(\.name) }
+            for sink in sinks {
+                let signal = DeliverySignal()
+                signals[sink.name] = signal
+                dispatchers.append(Dispatcher(
+                    sink: sink, journal: journal, signal: signal, retry: definition.retry,
+                    batchSize: definition.batchSize, perDeviceOrder: definition.ordering == .perDevice, logger: logger
+                ))
+            }
         }
         self.dispatchers = dispatchers
-        ingest = Ingest(journal: journal, routes: routes, signals: signals, logger: logger)
+        ingest = Ingest(journal: journal, routes: routes, signals: signals, fanOut: fanOut, logger: logger)
         routeReloader = RouteReloader(
             ingest: ingest, directory: config.routesDirectory, logger: logger,
             load: { [config] () throws(ConfigErrors) -> RouteSet in try config.loadRoutes() }

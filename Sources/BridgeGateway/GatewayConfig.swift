@@ -70,7 +70,7 @@ public struct GatewayConfig: Sendable, Decodable {
     public func openJournal() throws(JournalError) -> SQLiteJournal {
         try SQLiteJournal(
             path: journalPath, dedupWindow: journal.dedupWindow,
-            orderedSinks: Set(sinks.filter { $0.value.ordering == .perDevice }.keys)
+            orderedSinks: Set(sinks.filter { $0.value.ordering == .perDevice }.flatMap { $0.value.deliverySinkNames(name: $0.key) })
         )
     }
 
@@ -219,12 +219,13 @@ public struct RoutingConfig: Sendable, Decodable {
 }
 
 extension GatewayConfig {
-    /// Each sink's type (`file`, `kafka`), for checking per-destination options in routes.
+    /// Each sink's type (`file`, `kafka`, `webhook`), for checking per-destination options in routes.
     public var sinkTypes: [String: String] {
         sinks.mapValues { definition in
             switch definition.kind {
             case .file: "file"
             case .kafka: "kafka"
+            case .webhook: "webhook"
             }
         }
     }
@@ -235,6 +236,7 @@ extension GatewayConfig {
             switch definition.kind {
             case .file(let file): SinkDefaults(type: "file", path: file.path)
             case .kafka(let kafka): SinkDefaults(type: "kafka", topic: kafka.topic, key: kafka.key)
+            case .webhook: SinkDefaults(type: "webhook")
             }
         }
     }

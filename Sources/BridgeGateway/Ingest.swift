@@ -17,16 +17,21 @@ public final class Ingest: Sendable {
     public let journal: SQLiteJournal
     private let routes: Mutex<RouteSet>
     private let signals: [String: DeliverySignal]
+    /// Sink names that stand for several delivery sinks (a webhook group → its endpoints).
+    private let fanOut: [String: [String]]
     private let logger: Logger
     /// Made once per channel: creating a metric looks it up in the registry under a lock.
     private let journaled: [Channel: Counter]
     private let deduplicated: [Channel: Counter]
     private let unmatchedCount = Counter(label: "thingbridge_events_unmatched_total")
 
-    public init(journal: SQLiteJournal, routes: RouteSet, signals: [String: DeliverySignal], logger: Logger) {
+    /// - Parameter fanOut: For a sink name that stands for several delivery sinks (a webhook
+    ///   group), those sinks: a route's delivery to the group becomes one delivery to each.
+    public init(journal: SQLiteJournal, routes: RouteSet, signals: [String: DeliverySignal], fanOut: [String: [String]] = [:], logger: Logger) {
         self.journal = journal
         self.routes = Mutex(routes)
         self.signals = signals
+        self.fanOut = fanOut
         self.logger = logger
         var journaled: [Channel: Counter] = [:], deduplicated: [Channel: Counter] = [:]
         for channel in Channel.allCases {
@@ -70,7 +75,7 @@ public final class Ingest: Sendable {
         let routes = routeSet
         let entries = messages.map { message in
             let event = EventNormalizer.normalize(message, account: account, channel: channel, receivedAt: receivedAt)
-            return JournalEntry(event: event, deliveries: routes.route(event), routesVersion: routes.version)
+            return JournalEntry(event: event, deliveries: expand(routes.route(event)), routesVersion: routes.version)
         }
         let outcomes = try await journal.append(entries)
         var results: [Result] = []
@@ -110,5 +115,20 @@ public final class Ingest: Sendable {
         // Dead letters of the unmatched policy have no dispatcher (`_deadletter`): nothing to wake.
         for sink in sinks { signals[sink]?.signal() }
         return results
+    }
+
+    /// Replaces each delivery to a fanned-out sink by one delivery per member, same route.
+    func expand(_ deliveries: [RoutedDelivery]) -> [RoutedDelivery] {
+        guard !fanOut.isEmpty else { return deliveries }
+        return deliveries.flatMap { delivery in
+            // Each endpoint's delivery keeps the destination's options (format, content type).
+            fanOut[delivery.sink].map { endpoints in
+                endpoints.map { endpoint in
+                    var copy = delivery
+                    copy.sink = endpoint
+                    return copy
+                }
+            } ?? [delivery]
+        }
     }
 }

@@ -20,6 +20,8 @@ public struct SinkDefinition: Sendable, Decodable {
     public enum Kind: Sendable, Equatable {
         case file(FileSinkConfig)
         case kafka(KafkaSinkConfig)
+        /// An endpoint group: every endpoint is a delivery sink of its own (`<group>/<endpoint>`).
+        case webhook(WebhookSinkConfig)
     }
 
     public var kind: Kind
@@ -46,7 +48,7 @@ public struct SinkDefinition: Sendable, Decodable {
 
     enum CodingKeys: String, CodingKey, CaseIterable { case type, retry, batchSize, ordering }
 
-    static let knownTypes = ["file", "kafka"]
+    static let knownTypes = ["file", "kafka", "webhook"]
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -56,6 +58,8 @@ public struct SinkDefinition: Sendable, Decodable {
             self.kind = .file(try FileSinkConfig(from: decoder))
         case "kafka":
             self.kind = .kafka(try KafkaSinkConfig(from: decoder))
+        case "webhook":
+            self.kind = .webhook(try WebhookSinkConfig(from: decoder))
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .type, in: container,
@@ -76,13 +80,38 @@ public struct SinkDefinition: Sendable, Decodable {
     }
 
     /// Builds the sink.
-    /// - Throws: when the sink cannot be set up (a Kafka client librdkafka refuses to create).
+    /// - Throws: when the sink cannot be set up (a Kafka client librdkafka refuses to create), or
+    ///   for a webhook group, which is several sinks (use ``makeSinks(name:dataDirectory:journal:logger:)``).
     public func makeSink(name: String, dataDirectory: URL, logger: Logger) throws -> any Sink {
         switch kind {
         case .file(let config):
             FileSink(name: name, config: config, dataDirectory: dataDirectory, logger: logger)
         case .kafka(let config):
             try KafkaSink(name: name, config: config, logger: logger)
+        case .webhook:
+            throw WebhookSetupError("sink '\(name)' is a webhook group of several endpoint sinks; build it with makeSinks")
+        }
+    }
+
+    /// Builds the delivery sinks of this definition: the sink itself, or for a webhook group
+    /// one sink per endpoint (named as in ``deliverySinkNames(name:)``).
+    /// - Parameter journal: Where sinks with state of their own (webhook circuit breakers) keep it.
+    /// - Throws: when a sink cannot be set up.
+    public func makeSinks(name: String, dataDirectory: URL, journal: SQLiteJournal?, logger: Logger) throws -> [any Sink] {
+        switch kind {
+        case .webhook(let config):
+            try config.makeEndpointSinks(group: name, journal: journal, logger: logger)
+        default:
+            [try makeSink(name: name, dataDirectory: dataDirectory, logger: logger)]
+        }
+    }
+
+    /// The sink names the outbox holds deliveries for, when routes name this sink: the name
+    /// itself, or for a webhook group `<group>/<endpoint>` for each endpoint (fan-out).
+    public func deliverySinkNames(name: String) -> [String] {
+        switch kind {
+        case .webhook(let config): config.endpointSinkNames(group: name)
+        default: [name]
         }
     }
 }

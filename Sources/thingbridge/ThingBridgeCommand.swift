@@ -19,7 +19,7 @@ struct ThingBridgeCommand: AsyncParsableCommand {
         commandName: "thingbridge",
         abstract: "Receives Verizon ThingSpace MO SMS, journals them durably and routes them to sinks.",
         version: "0.1.0 (librdkafka \(KafkaLibrary.version))",
-        subcommands: [Demo.self, Serve.self, Simulate.self, Routes.self, Status.self, Register.self, DeadLetters.self]
+        subcommands: [Demo.self, Serve.self, Simulate.self, Routes.self, Status.self, Register.self, DeadLetters.self, Endpoints.self]
     )
 }
 

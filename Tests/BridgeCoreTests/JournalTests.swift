@@ -88,7 +88,10 @@ import ThingSpace
             let autoVacuum = try await queue.read { try Int.fetchOne($0, sql: "PRAGMA auto_vacuum") }
             #expect(autoVacuum == 2)  // incremental
             let migrations = try await queue.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
-            #expect(migrations == ["v1-events-deliveries-dedup-quarantine", "v2-integer-dedup-keys-ordered-deliveries", "v3-routes-version-destination-options"])
+            #expect(migrations == [
+                "v1-events-deliveries-dedup-quarantine", "v2-integer-dedup-keys-ordered-deliveries",
+                "v3-routes-version-destination-options", "v4-webhook-endpoint-state",
+            ])
         }
     }
 

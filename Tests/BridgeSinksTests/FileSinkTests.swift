@@ -74,7 +74,7 @@ import ThingSpace
             try FileManager.default.createDirectory(at: directory.appending("blocked.jsonl"), withIntermediateDirectories: true)
             let sink = FileSink(name: "s", config: FileSinkConfig(path: "{route}.jsonl"), dataDirectory: directory.url, logger: logger)
             let outcomes = await sink.deliver([try Self.item(1, route: "blocked"), try Self.item(2, route: "fine")])
-            guard case .retriable(let reason) = outcomes[0] else { Issue.record("expected retriable, got \(outcomes[0])"); return }
+            guard case .retriable(let reason, _) = outcomes[0] else { Issue.record("expected retriable, got \(outcomes[0])"); return }
             #expect(reason.contains("Is a directory"))
             #expect(outcomes[1] == .delivered)
             #expect(try readJSONLines(directory.appending("fine.jsonl")).count == 1)

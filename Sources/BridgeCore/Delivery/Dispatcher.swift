@@ -100,16 +100,18 @@ public struct Dispatcher: Service {
         var failedBatches = 0
         for await _ in signal.stream.cancelOnGracefulShutdown() {
             if coalesce > .zero { try? await Task.sleep(for: coalesce) }
-            guard await drainDue() == .sinkFailing else {
+            let (round, retryAfter) = await drainRound()
+            guard round == .sinkFailing else {
                 failedBatches = 0
                 continue
             }
             // A whole batch failed: the sink is down, not one event. Wait (the retry policy's
             // backoff, per failed batch) before trying again, instead of trying every pending
             // delivery on its own schedule: an outage then costs one batch per wait, not work
-            // in proportion to the backlog. Shutdown cuts the wait short.
+            // in proportion to the backlog. Shutdown cuts the wait short. When the destination
+            // said when to come back (`Retry-After`), the wait is at least that.
             failedBatches += 1
-            let pause = retry.delay(afterAttempts: failedBatches)
+            let pause = max(retry.delay(afterAttempts: failedBatches), retryAfter ?? .zero)
             Gauge(label: "thingbridge_sink_paused", dimensions: [("sink", sink.name)]).record(1)
             await cancelWhenGracefulShutdown { try? await Task.sleep(for: pause) }
             Gauge(label: "thingbridge_sink_paused", dimensions: [("sink", sink.name)]).record(0)
@@ -129,21 +131,42 @@ public struct Dispatcher: Service {
 
     /// Delivers batches until nothing is due, or until a whole batch fails.
     @discardableResult
-    func drainDue() async -> Round {
+    func drainDue() async -> Round { await drainRound().0 }
+
+    /// ``drainDue()``, plus the longest `Retry-After` of a batch that failed as a whole.
+    func drainRound() async -> (Round, Duration?) {
+        let limit = await allowance()
+        if limit == 0 { return (.done, nil) }
         // Per-device order: a device's next delivery may be read only once the previous one is
-        // done, so a batch is read only after the one before it was recorded.
-        perDeviceOrder ? await drainOneByOne() : await drainPipelined()
+        // done, so a batch is read only after the one before it was recorded. A probe (a sink
+        // that takes only a few now) goes alone too.
+        return perDeviceOrder || limit < batchSize ? await drainOneByOne(limit: limit) : await drainPipelined()
     }
 
-    private func drainOneByOne() async -> Round {
+    /// How many deliveries the sink takes now: a sink closed on purpose (an open breaker, a
+    /// disabled endpoint) gets nothing, or only a probe; its pending deliveries wait without
+    /// spending attempts.
+    private func allowance() async -> Int {
+        guard let gated = sink as? any SinkAvailabilityReporting else { return batchSize }
+        switch await gated.availability() {
+        case .available: return batchSize
+        case .limited(let count): return max(0, min(batchSize, count))
+        case .unavailable: return 0
+        }
+    }
+
+    private func drainOneByOne(limit: Int) async -> (Round, Duration?) {
+        var limit = limit
         while !Task.isCancelled {
-            guard let due = await readDue(after: nil), !due.isEmpty else { return .done }
+            guard let due = await readDue(after: nil, limit: limit), !due.isEmpty else { return (.done, nil) }
             let result = await send(due)
             await record(result)
-            if result.allRetriable { return .sinkFailing }
-            if due.count < batchSize { return .done }
+            if result.allRetriable { return (.sinkFailing, result.retryAfter) }
+            if due.count < limit || limit < batchSize { return (.done, nil) }
+            limit = await allowance()
+            if limit == 0 { return (.done, nil) }
         }
-        return .done
+        return (.done, nil)
     }
 
     /// While one batch is at the sink, the next one is read from the journal and the one before
@@ -152,24 +175,29 @@ public struct Dispatcher: Service {
     /// outbox (``OutboxCursor``): the next batch is read before this one is marked, and must not
     /// contain it. Every recording is finished before this returns, so the next round reads the
     /// outbox as it is.
-    private func drainPipelined() async -> Round {
-        guard var batch = await readDue(after: nil), !batch.isEmpty else { return .done }
+    private func drainPipelined() async -> (Round, Duration?) {
+        guard var batch = await readDue(after: nil, limit: batchSize), !batch.isEmpty else { return (.done, nil) }
         var recording: Task<Void, Never>?
-        var round = Round.done
+        var round: (Round, Duration?) = (.done, nil)
         while true {
             let cursor = batch[batch.count - 1].cursor
             let next: Task<[PendingDelivery]?, Never>? = batch.count == batchSize && !Task.isCancelled
-                ? Task { await readDue(after: cursor) } : nil
+                ? Task { await readDue(after: cursor, limit: batchSize) } : nil
             let result = await send(batch)
             // One journal writer: this batch's marks go after the previous batch's.
             await recording?.value
             recording = Task { await record(result) }
             guard !result.allRetriable else {
-                round = .sinkFailing
+                round = (.sinkFailing, result.retryAfter)
                 _ = await next?.value
                 break
             }
             guard let next, let following = await next.value, !following.isEmpty, !Task.isCancelled else { break }
+            // The sink may have closed itself meanwhile (a breaker that opened): the round ends,
+            // and the next one asks it again.
+            if await allowance() < batchSize {
+                break
+            }
             batch = following
         }
         await recording?.value
@@ -178,9 +206,9 @@ public struct Dispatcher: Service {
 
     /// The next due deliveries after `cursor` (from the start when nil); nil when the journal
     /// cannot be read (logged).
-    private func readDue(after cursor: OutboxCursor?) async -> [PendingDelivery]? {
+    private func readDue(after cursor: OutboxCursor?, limit: Int) async -> [PendingDelivery]? {
         do {
-            return try await journal.dueDeliveries(sink: sink.name, limit: batchSize, now: now(), perDeviceOrder: perDeviceOrder, after: cursor)
+            return try await journal.dueDeliveries(sink: sink.name, limit: limit, now: now(), perDeviceOrder: perDeviceOrder, after: cursor)
         } catch {
             logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
             return nil
@@ -193,6 +221,8 @@ public struct Dispatcher: Service {
         var failures: [Failure] = []
         /// Every item (two or more) failed with a retriable error: the sink looks down.
         var allRetriable = false
+        /// The longest `Retry-After` among the retriable failures.
+        var retryAfter: Duration?
     }
 
     /// Hands a batch to the sink and sorts the outcomes.
@@ -224,6 +254,9 @@ public struct Dispatcher: Service {
         // One failing delivery says little about the sink; a whole batch of several does.
         result.allRetriable = items.count >= 2 && result.delivered.isEmpty && result.failures.count == due.count
             && result.failures.allSatisfy { if case .retriable = $0.outcome { true } else { false } }
+        result.retryAfter = result.failures.compactMap { failure -> Duration? in
+            if case .retriable(_, let after) = failure.outcome { after } else { nil }
+        }.max()
         return result
     }
 
@@ -260,13 +293,14 @@ public struct Dispatcher: Service {
             switch failure.outcome {
             case .delivered:
                 continue
-            case .retriable(let reason):
+            case .retriable(let reason, let retryAfter):
                 if let max = retry.maxAttempts, attempts >= max {
                     let why = "retries exhausted after \(attempts) attempts: \(reason)"
                     updates.append(DeliveryFailure(deliveryID: failure.pending.deliveryID, reason: why, retryAt: nil))
                     dead.append((failure, why))
                 } else {
-                    let wait = retry.delay(afterAttempts: attempts)
+                    // The destination's `Retry-After` wins over a shorter backoff.
+                    let wait = max(retry.delay(afterAttempts: attempts), retryAfter ?? .zero)
                     let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
                     updates.append(DeliveryFailure(deliveryID: failure.pending.deliveryID, reason: reason, retryAt: now().addingTimeInterval(seconds)))
                     retried.append(failure)
@@ -285,7 +319,7 @@ public struct Dispatcher: Service {
         if let first = retried.first {
             Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "retried")]).increment(by: retried.count)
             let reason: String
-            if case .retriable(let text) = first.outcome { reason = text } else { reason = "" }
+            if case .retriable(let text, _) = first.outcome { reason = text } else { reason = "" }
             logger.warning("deliveries failed, will retry", metadata: [
                 "count": "\(retried.count)", "first_event": "\(first.pending.eventID)", "attempt": "\(first.pending.attempts + 1)",
                 "retry_in": "\(retry.delay(afterAttempts: first.pending.attempts + 1))", "reason": "\(reason)",

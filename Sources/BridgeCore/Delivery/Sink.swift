@@ -32,7 +32,10 @@ public enum DeliveryOutcome: Sendable, Equatable {
     /// The sink confirmed it durably (fsync, delivery report, 2xx).
     case delivered
     /// It failed in a way that may pass later; it is retried with backoff.
-    case retriable(reason: String)
+    ///
+    /// `retryAfter` is the destination's own word on when to come back (an HTTP `Retry-After`):
+    /// the next attempt is not made before it, even when the backoff would come sooner.
+    case retriable(reason: String, retryAfter: Duration? = nil)
     /// It can never succeed as it is; it goes to the dead letters.
     case rejected(reason: String)
 }
@@ -48,6 +51,27 @@ public protocol Sink: Sendable {
     func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome]
     /// Flushes and releases resources. Called once, at shutdown.
     func close() async
+}
+
+/// A sink that is sometimes closed on purpose: an open circuit breaker, an endpoint an operator
+/// disabled. The dispatcher asks before each read of the outbox and hands it nothing (or only
+/// a probe) meanwhile, so waiting costs the pending deliveries no attempts.
+///
+/// Optional: sinks that always take deliveries need not adopt it.
+public protocol SinkAvailabilityReporting: Sink {
+    /// Whether deliveries may be handed over now. Called often (every dispatcher wake-up):
+    /// answer from memory, with at most a cheap, rate-limited look at stored state.
+    func availability() async -> SinkAvailability
+}
+
+/// What a ``SinkAvailabilityReporting`` sink wants now.
+public enum SinkAvailability: Sendable, Equatable {
+    /// Hand it due deliveries as usual.
+    case available
+    /// Hand it at most this many (a circuit breaker's probe: one).
+    case limited(Int)
+    /// Hand it nothing; ask again later.
+    case unavailable
 }
 
 /// A sink that can say whether its destination is reachable, for `/readyz` details.

@@ -134,6 +134,22 @@ enum JournalSchema {
                 ALTER TABLE deliveries ADD COLUMN options TEXT;
                 """)
         }
+        migrator.registerMigration("v4-webhook-endpoint-state") { db in
+            // The circuit-breaker state of each webhook endpoint (sink name `<group>/<endpoint>`),
+            // so that an open breaker, a failure streak and an operator's disable survive a
+            // restart. A missing row means closed with no failures. state: closed | open | disabled.
+            try db.execute(sql: """
+                CREATE TABLE webhook_endpoints (
+                    sink TEXT PRIMARY KEY,
+                    state TEXT NOT NULL CHECK (state IN ('closed', 'open', 'disabled')),
+                    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+                    failing_since REAL,
+                    open_until REAL,
+                    reason TEXT,
+                    changed_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }
