@@ -183,6 +183,7 @@ let package = Package(
             name: "WebhookTestSupport",
             dependencies: [
                 "BridgeSinks",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -4,6 +4,7 @@ import BridgeSinks
 import Foundation
 import Testing
 import TestSupport
+import ThingSpace
 import WebhookTestSupport
 
 /// A route naming a webhook group, through the whole gateway: callbacks in, one delivery per
@@ -54,5 +55,46 @@ import WebhookTestSupport
             #expect(delivered, "\(stats)")
         }
         for receiver in receivers { await receiver.stop() }
+    }
+
+    /// `ordering: perDevice` on a group keeps each device's order per endpoint: every endpoint's
+    /// sink is in the journal's per-device index, and a device's second event waits at an
+    /// endpoint until its first is done there, while the other endpoint goes on.
+    @Test func perDeviceOrderingOfAGroupHoldsPerEndpoint() async throws {
+        try await withTemporaryDirectory { directory in
+            let secret = WebhookSecret.random()
+            let yaml = GatewayHarness.configYAML(
+                dataDir: directory.appending("data").path, routesDir: directory.appending("routes").path,
+                sinks: """
+                  oncall:
+                    type: webhook
+                    ordering: perDevice
+                    endpoints:
+                      - { name: a, url: "http://127.0.0.1:9/a", secret: "\(secret)" }
+                      - { name: b, url: "http://127.0.0.1:9/b", secret: "\(secret)" }
+                """
+            )
+            let file = try directory.write(yaml, to: "thingbridge.yaml")
+            let config = try GatewayConfig.load(path: file.path, environment: ["TEST_CALLBACK_PASSWORD": "x"])
+            let journal = try config.openJournal()
+            #expect(journal.orderedSinks == ["oncall/a", "oncall/b"])
+            // Two events of one device, delivered to both endpoints; the first is pending at `a`
+            // (as if retrying) but done at `b`.
+            let events = (1...2).map { n in
+                EventNormalizer.normalize(
+                    MOSMSCallback(requestID: "order-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: "7022895555")], text: "n=\(n)"),
+                    account: GatewayHarness.account, channel: .callback, receivedAt: Date()
+                )
+            }
+            _ = try await journal.append(events.map {
+                JournalEntry(event: $0, deliveries: [.init(route: "r", sink: "oncall/a"), .init(route: "r", sink: "oncall/b")])
+            })
+            let atB = try await journal.dueDeliveries(sink: "oncall/b", limit: 10, perDeviceOrder: true)
+            #expect(atB.map(\.eventID) == [events[0].id])
+            try await journal.markDelivered(atB.map(\.deliveryID))
+            #expect(try await journal.dueDeliveries(sink: "oncall/b", limit: 10, perDeviceOrder: true).map(\.eventID) == [events[1].id])
+            #expect(try await journal.dueDeliveries(sink: "oncall/a", limit: 10, perDeviceOrder: true).map(\.eventID) == [events[0].id])
+            try journal.close()
+        }
     }
 }

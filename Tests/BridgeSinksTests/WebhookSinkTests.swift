@@ -285,6 +285,54 @@ enum WebhookFixture {
         await receiver.stop()
     }
 
+    /// HTTPS: the group's `tls` settings decide whom the sink trusts. A self-signed certificate
+    /// for 127.0.0.1 (made with `openssl`) is refused against the system roots, accepted with it
+    /// as `caFile`, and accepted with `verify: false`.
+    @Test func tlsSettingsDecideWhomTheSinkTrusts() async throws {
+        let openssl = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        try #require(openssl != nil, "openssl is needed to make a test certificate")
+        try await withTemporaryDirectory { directory in
+            let certificate = directory.appending("cert.pem").path, key = directory.appending("key.pem").path
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: openssl!)
+            process.arguments = [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            try #require(process.terminationStatus == 0)
+            let receiver = try await WebhookReceiver.start(secrets: [WebhookFixture.secret], tls: (certificate, key))
+            #expect(receiver.url.scheme == "https")
+            func outcome(_ tls: WebhookTLSConfig) async throws -> DeliveryOutcome {
+                var config = WebhookFixture.config([("tls", receiver.url)])
+                config.tls = tls
+                let sink = try config.makeEndpointSinks(group: "hooks", journal: nil, logger: WebhookFixture.logger)[0]
+                let outcome = await sink.deliver(try SinkConformance.items(1...1, tag: "tls"))[0]
+                await sink.close()
+                return outcome
+            }
+            guard case .retriable(let reason, _) = try await outcome(WebhookTLSConfig()) else {
+                Issue.record("an untrusted certificate must fail")
+                return
+            }
+            #expect(reason.contains("request failed"))
+            #expect(try await outcome(WebhookTLSConfig(caFile: certificate)) == .delivered)
+            #expect(try await outcome(WebhookTLSConfig(verify: false)) == .delivered)
+            #expect(receiver.acceptedEventIDs.count == 2)
+            #expect(receiver.requests.allSatisfy { $0.signatureIsValid })
+            // A missing CA file stops start-up with the reason.
+            var config = WebhookFixture.config([("tls", receiver.url)])
+            config.tls = WebhookTLSConfig(caFile: directory.appending("missing.pem").path)
+            #expect(throws: WebhookSetupError.self) {
+                _ = try config.makeEndpointSinks(group: "hooks", journal: nil, logger: WebhookFixture.logger)
+            }
+            await receiver.stop()
+        }
+    }
+
     /// Closed → open after N failures (no requests while open, no attempts spent: the
     /// dispatcher is told `unavailable`) → one probe after the cool-down → closed on success.
     @Test func theBreakerOpensProbesAndCloses() async throws {

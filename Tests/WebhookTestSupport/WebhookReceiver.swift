@@ -7,6 +7,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A real HTTP/1.1 server on loopback that records every request, checks its Standard Webhooks
@@ -40,7 +41,8 @@ public final class WebhookReceiver: Sendable {
     }
 
     public let port: Int
-    public var url: URL { URL(string: "http://127.0.0.1:\(port)/hook")! }
+    public let isTLS: Bool
+    public var url: URL { URL(string: "\(isTLS ? "https" : "http")://127.0.0.1:\(port)/hook")! }
     private let serverChannel: any Channel
     private let box: ReceiverBox
 
@@ -51,26 +53,38 @@ public final class WebhookReceiver: Sendable {
     }
 
     /// Starts a receiver on 127.0.0.1 with a free port.
-    /// - Parameter secrets: The `whsec_` secrets signatures are checked against.
-    public static func start(secrets: [String], behaviour: Behaviour = .ok) async throws -> WebhookReceiver {
+    /// - Parameters:
+    ///   - secrets: The `whsec_` secrets signatures are checked against.
+    ///   - tls: PEM certificate and key files: serve HTTPS with them.
+    public static func start(secrets: [String], behaviour: Behaviour = .ok, tls: (certificate: String, key: String)? = nil) async throws -> WebhookReceiver {
         let verifier = WebhookSigner(secrets: secrets.compactMap(WebhookSecret.init))
         let box = ReceiverBox(behaviour: behaviour, verifier: verifier)
+        let context = try tls.map { tls in
+            try NIOSSLContext(configuration: .makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem))
+            ))
+        }
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(ReceiverHandler(box: box))
                     box.opened(channel)
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return WebhookReceiver(port: channel.localAddress?.port ?? 0, serverChannel: channel, box: box)
+        return WebhookReceiver(port: channel.localAddress?.port ?? 0, isTLS: tls != nil, serverChannel: channel, box: box)
     }
 
-    private init(port: Int, serverChannel: any Channel, box: ReceiverBox) {
+    private init(port: Int, isTLS: Bool, serverChannel: any Channel, box: ReceiverBox) {
         self.port = port
+        self.isTLS = isTLS
         self.serverChannel = serverChannel
         self.box = box
     }

@@ -42,6 +42,9 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
     private let persistedVersion = Mutex(0)
     /// When the stored state was last read (to notice an operator's enable or disable).
     private let lastRefresh = Mutex<Date?>(nil)
+    /// The stored row as this sink last wrote or read it (``fingerprint(_:)``): a stored row that
+    /// differs was written by someone else, an operator's `endpoints enable|disable`.
+    private let knownStored = Mutex<String?>(nil)
     private let journal: SQLiteJournal?
     private let now: @Sendable () -> Date
     private let logger: Logger
@@ -102,6 +105,8 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
         let stored = try journal?.endpointState(sink: name) ?? EndpointState(sink: name, changedAt: now())
         breaker = Mutex(CircuitBreaker(config: config.breaker, state: stored))
         lastRefresh.withLock { $0 = now() }
+        let known = try journal?.endpointState(sink: name).map(Self.fingerprint)
+        knownStored.withLock { $0 = known }
         metrics.breakerState.record(Self.gaugeValue(stored.condition))
         if stored.condition != .closed {
             logger.warning("endpoint starts \(stored.condition.rawValue)", metadata: ["reason": "\(stored.reason ?? "")"])
@@ -126,8 +131,8 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
         return SinkHealth(isReachable: state.condition == .closed, details: details)
     }
 
-    /// Reads the stored state at most once a second, and takes over an operator's change:
-    /// a disable, or an enable of an endpoint this sink holds disabled.
+    /// Reads the stored state at most once a second, and takes over a change made by someone
+    /// else (an operator's disable, or enable of an open or disabled endpoint).
     private func refreshStoredState() async {
         guard let journal else { return }
         let now = now()
@@ -145,17 +150,26 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
             return
         }
         guard let stored else { return }
-        let adopted: EndpointState? = breaker.withLock { breaker in
-            let current = breaker.state.condition
-            guard (stored.condition == .disabled) != (current == .disabled) else { return nil }
+        let mark = Self.fingerprint(stored)
+        guard knownStored.withLock({ $0 }) != mark else { return }
+        let (previous, version) = breaker.withLock { breaker in
+            let previous = breaker.state.condition
             breaker.adopt(stored)
-            return stored
+            return (previous, breaker.version)
         }
-        if let adopted {
-            persistedVersion.withLock { $0 = breaker.withLock { $0.version } }
-            metrics.breakerState.record(Self.gaugeValue(adopted.condition))
-            logger.notice("endpoint \(adopted.condition == .disabled ? "disabled" : "enabled") by an operator")
+        knownStored.withLock { $0 = mark }
+        persistedVersion.withLock { $0 = version }
+        metrics.breakerState.record(Self.gaugeValue(stored.condition))
+        if previous != stored.condition {
+            logger.notice("endpoint \(stored.condition == .disabled ? "disabled" : "enabled") by an operator", metadata: [
+                "was": "\(previous.rawValue)", "reason": "\(stored.reason ?? "")",
+            ])
         }
+    }
+
+    /// What identifies a stored row's content (dates to the millisecond: they go through a REAL).
+    static func fingerprint(_ state: EndpointState) -> String {
+        "\(state.condition.rawValue)|\(state.consecutiveFailures)|\(state.reason ?? "")|\(Int64((state.changedAt.timeIntervalSince1970 * 1000).rounded()))"
     }
 
     // MARK: - Delivery
@@ -280,7 +294,10 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
         guard persistedVersion.withLock({ $0 }) != version else { return }
         if let journal {
             do {
-                try await journal.saveEndpointState(state, overridingDisabled: false)
+                // Not written over an operator's disable: the next refresh adopts that instead.
+                if try await journal.saveEndpointState(state, overridingDisabled: false) {
+                    knownStored.withLock { $0 = Self.fingerprint(state) }
+                }
             } catch {
                 logger.warning("cannot store the endpoint state", metadata: ["error": "\(error)"])
                 return
