@@ -43,6 +43,7 @@ test: deps
 	$(SWIFT) run thingbridge demo --duration 3 --rate 50 --data .build/demo-check \
 		--listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --summary .build/demo-check.json
 	bash Tests/compat/run.sh .build/debug/thingbridge
+	bash Tests/webhook/run.sh .build/debug/thingbridge
 	$(SWIFT) test
 
 routes-check: build
@@ -57,6 +58,7 @@ bench: deps
 	@command -v kcat >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq kcat; }
 	$(SWIFT) build -c release --product KafkaBenchmark
 	.build/release/KafkaBenchmark 100000 3 10 2000
+	bash Benchmarks/webhook/run.sh 100000 16
 
 # Memory (RSS) at a paced 5k callbacks/s, through a 10-minute sink outage and the drain after it
 # (about 15 minutes; mounts a tmpfs for the sink, so it needs root or sudo).

@@ -192,6 +192,26 @@ enum WebhookFixture {
         await receiver.stop()
     }
 
+    /// A route destination's format reaches the endpoint: what is sent is what is signed.
+    @Test func aDestinationFormatIsSentAndSigned() async throws {
+        let receiver = try await WebhookReceiver.start(secrets: [WebhookFixture.secret])
+        let sink = try WebhookFixture.sink(to: receiver)
+        var items = try SinkConformance.items(1...2, tag: "format")
+        items[0].options = DeliveryOptions(format: .data)
+        items[1].options = DeliveryOptions(format: .template, template: "ALARM {{data.text}}", contentType: "text/plain")
+        #expect(await sink.deliver(items) == [.delivered, .delivered])
+        let requests = receiver.requests.sorted { String(decoding: $0.body, as: UTF8.self) < String(decoding: $1.body, as: UTF8.self) }
+        #expect(requests.count == 2)
+        #expect(requests.allSatisfy { $0.signatureIsValid })
+        let template = try #require(requests.first { $0.headers["content-type"] == "text/plain" })
+        #expect(String(decoding: template.body, as: UTF8.self) == "ALARM format 2")
+        let data = try #require(requests.first { $0.headers["content-type"] == "application/json" })
+        let object = try #require(try JSONSerialization.jsonObject(with: data.body) as? [String: Any])
+        #expect(object["text"] as? String == "format 1")
+        await sink.close()
+        await receiver.stop()
+    }
+
     @Test func aRetryCarriesTheSameWebhookIDAndAFreshSignature() async throws {
         let receiver = try await WebhookReceiver.start(secrets: [WebhookFixture.secret], behaviour: .status(500))
         let sink = try WebhookFixture.sink(to: receiver)

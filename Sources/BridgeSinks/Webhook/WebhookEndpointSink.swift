@@ -214,8 +214,16 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
         request.headers = fixedHeaders
         request.headers.add(name: "webhook-id", value: id)
         request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-        request.headers.add(name: "webhook-signature", value: signer.signature(id: id, timestamp: timestamp, body: item.eventJSON))
-        request.body = .bytes(ByteBuffer(bytes: item.eventJSON))
+        // The route destination's format (`data`, a template) when it gives one; else the
+        // stored CloudEvent as it is. What is signed is exactly what is sent.
+        var body = item.eventJSON
+        if item.options.format != .cloudevents {
+            let payload = PayloadRenderer.render(item, sink: name)
+            body = payload.bytes
+            request.headers.replaceOrAdd(name: "content-type", value: payload.contentType)
+        }
+        request.headers.add(name: "webhook-signature", value: signer.signature(id: id, timestamp: timestamp, body: body))
+        request.body = .bytes(ByteBuffer(bytes: body))
         let started = ContinuousClock.now
         let outcome: DeliveryOutcome
         let failure: String?
