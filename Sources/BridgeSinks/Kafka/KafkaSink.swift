@@ -131,11 +131,6 @@ public final class KafkaSink: SinkHealthReporting {
         return key.isEmpty ? nil : key
     }
 
-    /// The Kafka record for an item, in the configured mode.
-    ///
-    /// A destination's payload format other than `cloudevents` replaces the value: `data` sends
-    /// the data object, `template` the rendered template, each with its content type (and, in
-    /// binary mode, the `ce_` headers still describe the event).
     /// The CloudEvents attributes as `ce_` headers (the Kafka binding's binary mode).
     static func attributeHeaders(_ event: BridgeEvent) -> [KafkaHeader] {
         [
@@ -148,6 +143,11 @@ public final class KafkaSink: SinkHealthReporting {
         ]
     }
 
+    /// The Kafka record for an item, in the configured mode.
+    ///
+    /// A destination's payload format other than `cloudevents` replaces the value: `data` sends
+    /// the data object, `template` the rendered template, each with its content type (and, in
+    /// binary mode, the `ce_` headers still describe the event).
     public func record(for item: SinkItem) -> KafkaProducerMessage {
         let event = item.event
         let value: Data
