@@ -24,6 +24,8 @@ import Metrics
 /// a checkpoint fsyncs the WAL before and the database after copying.
 final class WALCheckpointer: @unchecked Sendable {
     /// WAL frames (pages) after which the thread is woken. 1,000 pages (4 MiB), SQLite's default.
+    /// Larger, rarer checkpoints (4,000) made a drain a few per cent faster but doubled the
+    /// callbacks' p99 at 16 connections (6 → 10 ms): a big checkpoint holds the disk longer.
     let softLimit: Int32
     /// WAL frames after which the writer checkpoints inline. 16,000 pages (64 MiB).
     let hardLimit: Int32
