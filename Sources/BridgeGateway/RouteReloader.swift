@@ -88,6 +88,14 @@ public final class RouteReloader: Service, Sendable {
     /// - Returns: Whether the new set was applied (an unchanged valid set counts as applied).
     @discardableResult
     public func reload(reason: String) -> Bool {
+        // One reload at a time (SIGHUP and the folder watch may ask together): otherwise a load
+        // of the older files could finish last and replace the newer set.
+        serial.withLock { _ in reloadNow(reason: reason) }
+    }
+
+    private let serial = Mutex(())
+
+    private func reloadNow(reason: String) -> Bool {
         let started = ContinuousClock.now
         let routes: RouteSet
         do {
