@@ -192,6 +192,12 @@ public final class SQLiteJournal: Sendable {
         }
     }
 
+    /// A journal dropped without ``close()`` (tests, a start-up that failed) still stops its
+    /// checkpoint thread and closes that thread's connection.
+    deinit {
+        checkpointer?.stop()
+    }
+
     /// WAL checkpoints run since open: by the checkpoint thread, and inline by the writer (the
     /// safety net, when the WAL reached its hard limit). Both 0 without background checkpoints.
     public var checkpointCounts: (background: Int, inline: Int) {
