@@ -132,6 +132,8 @@ final class CallbackHTTPHandler: ChannelInboundHandler {
     private var keepAlive = true
     private var receivedAt = Date()
     private var quiescing = false
+    /// This connection's event loop as a task executor, looked up once per connection.
+    private var executor: EventLoopTaskExecutor?
 
     init(controller: CallbackController) {
         self.controller = controller
@@ -161,7 +163,9 @@ final class CallbackHTTPHandler: ChannelInboundHandler {
                 // request is parsed and routed where it was read, and when the journal commit
                 // (on SQLite's writer thread) resumes it, it comes straight back here to answer.
                 // Two thread hand-offs per request (to the writer and back) instead of four.
-                Task(executorPreference: EventLoopTaskExecutor.for(context.eventLoop)) {
+                let executor = self.executor ?? EventLoopTaskExecutor.for(context.eventLoop)
+                self.executor = executor
+                Task(executorPreference: executor) {
                     promise.succeed(await controller.handle(account: account, body: body, receivedAt: receivedAt))
                 }
                 promise.futureResult.assumeIsolated().whenSuccess { reply in

@@ -39,20 +39,7 @@ public struct RouteFileParser {
 
     /// Parses a file's text; nil when nothing usable could be read (the errors say why).
     public mutating func parse(_ text: String) -> RouteFile? {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                fail(SourceLocation(file: file, line: 1, column: 1), "the file is empty; a route file holds 'routes:' with a list of routes")
-                return nil
-            }
-            root = node
-        } catch let error as YamlError {
-            errors.append(YAMLConfigDecoder.configError(from: error, file: file))
-            return nil
-        } catch {
-            fail(nil, "\(file): \(error)")
-            return nil
-        }
+        guard let root = compose(text, whenEmpty: "the file is empty; a route file holds 'routes:' with a list of routes") else { return nil }
         guard let mapping = mapping(root, "the route file", expected: "'routes:' with a list of routes") else { return nil }
         checkKeys(mapping, allowed: Self.fileKeys, owner: "the top level")
         let decoding = mapping["decode"].flatMap { parseDecoding($0) }
@@ -432,6 +419,24 @@ public struct RouteFileParser {
     }
 
     // MARK: - Node helpers
+
+    /// The YAML node tree of a file's text; nil (with the error recorded) when it is empty or
+    /// not YAML. Shared by route files and their test files.
+    mutating func compose(_ text: String, whenEmpty: String) -> Node? {
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                fail(SourceLocation(file: file, line: 1, column: 1), whenEmpty)
+                return nil
+            }
+            return node
+        } catch let error as YamlError {
+            errors.append(YAMLConfigDecoder.configError(from: error, file: file))
+            return nil
+        } catch {
+            fail(nil, "\(file): \(error)")
+            return nil
+        }
+    }
 
     mutating func fail(_ location: SourceLocation?, _ message: String) {
         errors.append(ConfigError(location: location, keyPath: "", message: location == nil ? "\(file): \(message)" : message))

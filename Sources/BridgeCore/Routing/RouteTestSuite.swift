@@ -253,20 +253,7 @@ public struct RouteTestParser {
 
     public mutating func parse(_ text: String, routeFile: String) -> RouteTestFile? {
         defer { errors += reader.errors }
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                reader.fail(SourceLocation(file: file, line: 1, column: 1), "the test file is empty; it holds 'tests:' with a list of cases")
-                return nil
-            }
-            root = node
-        } catch let error as YamlError {
-            errors.append(YAMLConfigDecoder.configError(from: error, file: file))
-            return nil
-        } catch {
-            reader.fail(nil, "\(error)")
-            return nil
-        }
+        guard let root = reader.compose(text, whenEmpty: "the test file is empty; it holds 'tests:' with a list of cases") else { return nil }
         guard let mapping = reader.mapping(root, "the test file", expected: "'tests:' with a list of cases") else { return nil }
         reader.checkKeys(mapping, allowed: Self.fileKeys, owner: "the top level")
         var scope = RouteTestFile.Scope.file
