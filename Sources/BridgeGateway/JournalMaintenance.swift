@@ -19,6 +19,9 @@ struct JournalMaintenance: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
+                    // Where idle sinks' streams were read to becomes their saved cursor, so that
+                    // a restart does not read those events again.
+                    try await journal.saveStreamPositions()
                     let removed = try await journal.pruneDedupKeys()
                     if removed > 0 { logger.info("pruned dedup keys older than the window", metadata: ["removed": "\(removed)"]) }
                     let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))

@@ -51,9 +51,19 @@ struct RouteReloadTests {
         func stored() throws -> [(version: String?, deliveries: [(route: String, sink: String, options: String?, state: String)])] {
             let queue = try DatabaseQueue(path: directory.appending("journal.sqlite").path)
             return try queue.read { db in
-                try Row.fetchAll(db, sql: "SELECT seq, routes_version FROM events ORDER BY seq").map { event in
-                    let deliveries = try Row.fetchAll(
-                        db, sql: "SELECT route, sink, options, state FROM deliveries WHERE event_seq = ? ORDER BY id", arguments: [event["seq"] as Int64]
+                // Deliveries to streamed sinks are the event's `destinations` (pending while after
+                // the sink's cursor); the others are rows.
+                try Row.fetchAll(db, sql: "SELECT seq, routes_version, destinations FROM events ORDER BY seq").map { event in
+                    let seq: Int64 = event["seq"]
+                    var deliveries = try ((event["destinations"] as String?) ?? "").split(separator: ",").map { id in
+                        let row = try #require(try Row.fetchOne(db, sql: """
+                            SELECT d.route, d.sink, nullif(d.options, '') AS options, CASE WHEN ? > s.cursor THEN 'pending' ELSE 'delivered' END AS state
+                            FROM destinations d JOIN delivery_streams s ON s.sink = d.sink WHERE d.id = ?
+                            """, arguments: [seq, Int64(id)]))
+                        return (route: row["route"] as String, sink: row["sink"] as String, options: row["options"] as String?, state: row["state"] as String)
+                    }
+                    deliveries += try Row.fetchAll(
+                        db, sql: "SELECT route, sink, options, state FROM deliveries WHERE event_seq = ? ORDER BY id", arguments: [seq]
                     ).map { (route: $0["route"] as String, sink: $0["sink"] as String, options: $0["options"] as String?, state: $0["state"] as String) }
                     return (version: event["routes_version"] as String?, deliveries: deliveries)
                 }

@@ -8,8 +8,10 @@ import TestSupport
 /// The dispatcher reads the next batch while one is at the sink, and records the previous one
 /// meanwhile: no delivery may be handed over twice, skipped, or given to the sink concurrently.
 @Suite struct DispatcherPipelineTests {
-    /// Records every batch; fails the items whose delivery id is a multiple of `failEvery` (on
-    /// their first attempt only), and takes a little time per batch so that reads overlap it.
+    /// Records every batch; fails the items whose event number (the `n` of its text) is a multiple
+    /// of `failEvery` (on their first attempt only), and takes a little time per batch so that
+    /// reads overlap it. Attempts are counted per event number: a failed delivery read from the
+    /// stream is retried as a row, under another delivery id.
     final class RecordingSink: Sink {
         let name = "rec"
         let failEvery: Int64
@@ -27,8 +29,9 @@ import TestSupport
             return state.withLock { state in
                 state.inFlight -= 1
                 return batch.map { item in
-                    state.attempts[item.deliveryID, default: 0] += 1
-                    if failEvery > 0, item.deliveryID % failEvery == 0, item.attempt == 1 { return .retriable(reason: "injected") }
+                    let number = Int64(item.event.data.text.split(separator: " ").last ?? "") ?? -1
+                    state.attempts[number, default: 0] += 1
+                    if failEvery > 0, number % failEvery == 0, item.attempt == 1 { return .retriable(reason: "injected") }
                     return .delivered
                 }
             }

@@ -158,11 +158,17 @@ public struct Dispatcher: Service {
     private func drainOneByOne(limit: Int) async -> (Round, Duration?) {
         var limit = limit
         while !Task.isCancelled {
-            guard let due = await readDue(after: nil, limit: limit), !due.isEmpty else { return (.done, nil) }
-            let result = await send(due)
-            await record(result)
+            guard let batch = await readDue(after: nil, limit: limit) else { return (.done, nil) }
+            if batch.items.isEmpty {
+                // Only items held back behind their device's earlier ones: settled as rows, so
+                // that the stream moves on to other devices.
+                guard batch.stream?.deferred.isEmpty == false, await record(BatchResult(batch: batch)) else { return (.done, nil) }
+                continue
+            }
+            let result = await send(batch)
+            guard await record(result) else { return (.done, nil) }
             if result.allRetriable { return (.sinkFailing, result.retryAfter) }
-            if due.count < limit || limit < batchSize { return (.done, nil) }
+            if batch.items.count < limit || limit < batchSize { return (.done, nil) }
             limit = await allowance()
             if limit == 0 { return (.done, nil) }
         }
@@ -174,25 +180,30 @@ public struct Dispatcher: Service {
     /// sink still gets one batch at a time. Batches follow each other by their place in the
     /// outbox (``OutboxCursor``): the next batch is read before this one is marked, and must not
     /// contain it. Every recording is finished before this returns, so the next round reads the
-    /// outbox as it is.
+    /// outbox as it is. When a recording fails, the batches after it are not recorded either (the
+    /// journal would refuse to move a stream's cursor over the unrecorded one): all of them are
+    /// delivered again in a later round.
     private func drainPipelined() async -> (Round, Duration?) {
-        guard var batch = await readDue(after: nil, limit: batchSize), !batch.isEmpty else { return (.done, nil) }
-        var recording: Task<Void, Never>?
+        guard var batch = await readDue(after: nil, limit: batchSize), !batch.items.isEmpty else { return (.done, nil) }
+        var recording: Task<Bool, Never>?
         var round: (Round, Duration?) = (.done, nil)
         while true {
-            let cursor = batch[batch.count - 1].cursor
-            let next: Task<[PendingDelivery]?, Never>? = batch.count == batchSize && !Task.isCancelled
+            let cursor = batch.cursor
+            let next: Task<OutboxBatch?, Never>? = batch.items.count >= batchSize && !Task.isCancelled
                 ? Task { await readDue(after: cursor, limit: batchSize) } : nil
             let result = await send(batch)
             // One journal writer: this batch's marks go after the previous batch's.
-            await recording?.value
+            if let recording, await !recording.value {
+                _ = await next?.value
+                return round
+            }
             recording = Task { await record(result) }
             guard !result.allRetriable else {
                 round = (.sinkFailing, result.retryAfter)
                 _ = await next?.value
                 break
             }
-            guard let next, let following = await next.value, !following.isEmpty, !Task.isCancelled else { break }
+            guard let next, let following = await next.value, !following.items.isEmpty, !Task.isCancelled else { break }
             // The sink may have closed itself meanwhile (a breaker that opened): the round ends,
             // and the next one asks it again.
             if await allowance() < batchSize {
@@ -200,15 +211,15 @@ public struct Dispatcher: Service {
             }
             batch = following
         }
-        await recording?.value
+        _ = await recording?.value
         return round
     }
 
     /// The next due deliveries after `cursor` (from the start when nil); nil when the journal
     /// cannot be read (logged).
-    private func readDue(after cursor: OutboxCursor?, limit: Int) async -> [PendingDelivery]? {
+    private func readDue(after cursor: OutboxCursor?, limit: Int) async -> OutboxBatch? {
         do {
-            return try await journal.dueDeliveries(sink: sink.name, limit: limit, now: now(), perDeviceOrder: perDeviceOrder, after: cursor)
+            return try await journal.readBatch(sink: sink.name, limit: limit, now: now(), perDeviceOrder: perDeviceOrder, after: cursor)
         } catch {
             logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
             return nil
@@ -217,6 +228,7 @@ public struct Dispatcher: Service {
 
     /// What the sink made of one batch.
     private struct BatchResult: Sendable {
+        var batch: OutboxBatch
         var delivered: [Int64] = []
         var failures: [Failure] = []
         /// Every item (two or more) failed with a retriable error: the sink looks down.
@@ -226,10 +238,11 @@ public struct Dispatcher: Service {
     }
 
     /// Hands a batch to the sink and sorts the outcomes.
-    private func send(_ due: [PendingDelivery]) async -> BatchResult {
+    private func send(_ batch: OutboxBatch) async -> BatchResult {
+        let due = batch.items
         var items: [SinkItem] = []
         items.reserveCapacity(due.count)
-        var result = BatchResult()
+        var result = BatchResult(batch: batch)
         for pending in due {
             do {
                 let event = try BridgeEvent.decode(pending.eventJSON)
@@ -260,32 +273,17 @@ public struct Dispatcher: Service {
         return result
     }
 
-    /// Writes a batch's outcomes to the journal.
-    private func record(_ result: BatchResult) async {
-        await record(result.failures)
-        let delivered = result.delivered
-        do {
-            try await journal.markDelivered(delivered)
-            Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "delivered")])
-                .increment(by: delivered.count)
-            if !delivered.isEmpty {
-                logger.debug("delivered", metadata: ["count": "\(delivered.count)"])
-            }
-        } catch {
-            // The sink has them; the journal does not know. They will be delivered again (at least once).
-            logger.error("cannot record deliveries; they will be redelivered", metadata: ["error": "\(error)"])
-        }
-    }
-
     private struct Failure: Sendable {
         var pending: PendingDelivery
         var outcome: DeliveryOutcome
     }
 
-    /// Records a batch's failures in one journal transaction, and logs them as one line per
-    /// kind (a sink outage fails every delivery; a line each would flood the log).
-    private func record(_ failures: [Failure]) async {
-        guard !failures.isEmpty else { return }
+    /// Writes a batch's outcomes to the journal in one transaction (``SQLiteJournal/settle(_:delivered:failures:at:)``),
+    /// and logs the failures as one line per kind (a sink outage fails every delivery; a line
+    /// each would flood the log).
+    /// - Returns: Whether the journal recorded them; if not, the batch is delivered again.
+    private func record(_ result: BatchResult) async -> Bool {
+        let failures = result.failures
         var updates: [DeliveryFailure] = []
         var retried: [Failure] = [], dead: [(Failure, String)] = []
         for failure in failures {
@@ -310,11 +308,20 @@ public struct Dispatcher: Service {
                 dead.append((failure, reason))
             }
         }
+        let delivered = result.delivered
         do {
-            try await journal.markFailed(updates)
+            try await journal.settle(result.batch, delivered: delivered, failures: updates)
         } catch {
-            logger.error("cannot record delivery failures; they will be tried again", metadata: ["count": "\(updates.count)", "error": "\(error)"])
-            return
+            // The sink has them; the journal does not know. They will be delivered again (at least once).
+            logger.error("cannot record a batch's outcomes; it will be delivered again", metadata: [
+                "delivered": "\(delivered.count)", "failed": "\(updates.count)", "error": "\(error)",
+            ])
+            return false
+        }
+        if !delivered.isEmpty {
+            Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "delivered")])
+                .increment(by: delivered.count)
+            logger.debug("delivered", metadata: ["count": "\(delivered.count)"])
         }
         if let first = retried.first {
             Counter(label: "thingbridge_deliveries_total", dimensions: [("sink", sink.name), ("outcome", "retried")]).increment(by: retried.count)
@@ -331,5 +338,6 @@ public struct Dispatcher: Service {
                 "count": "\(dead.count)", "first_event": "\(first.pending.eventID)", "reason": "\(reason)",
             ])
         }
+        return true
     }
 }

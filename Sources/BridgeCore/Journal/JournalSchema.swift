@@ -150,6 +150,37 @@ enum JournalSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v5-delivery-streams") { db in
+            // Deliveries to sinks without per-device order are no longer written as outbox rows
+            // when an event is stored. The event lists its destinations (`destinations`: ids of
+            // the table below, comma-separated) and has one bit per such sink in `stream_mask`;
+            // each sink reads the events after its cursor in `delivery_streams` (its *stream*).
+            // Only what fails, is dead-lettered or is marked one by one becomes a `deliveries`
+            // row. Rows written before this migration stay rows and are delivered as before.
+            // `routed` and `settled` count the sink's stream items (pending = routed - settled);
+            // `delivered` those delivered straight from the stream; `claimed_through` is the
+            // highest seq of a stream item that got a row of its own ahead of the cursor.
+            try db.execute(sql: """
+                ALTER TABLE events ADD COLUMN stream_mask INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE events ADD COLUMN destinations TEXT;
+                CREATE TABLE delivery_streams (
+                    sink TEXT PRIMARY KEY,
+                    bit INTEGER NOT NULL UNIQUE CHECK (bit BETWEEN 0 AND 62),
+                    cursor INTEGER NOT NULL,
+                    routed INTEGER NOT NULL DEFAULT 0,
+                    settled INTEGER NOT NULL DEFAULT 0,
+                    delivered INTEGER NOT NULL DEFAULT 0,
+                    claimed_through INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID;
+                CREATE TABLE destinations (
+                    id INTEGER PRIMARY KEY,
+                    sink TEXT NOT NULL,
+                    route TEXT NOT NULL,
+                    options TEXT NOT NULL DEFAULT ''
+                );
+                CREATE UNIQUE INDEX destinations_key ON destinations (sink, route, options);
+                """)
+        }
         return migrator
     }
 }

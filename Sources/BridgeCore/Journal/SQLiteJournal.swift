@@ -44,20 +44,24 @@ public struct PendingDelivery: Sendable {
     /// The route destination's options, as stored when the event was routed.
     public var options: DeliveryOptions = .default
 
-    /// Where this delivery is in the outbox's order, to read the rows after it.
-    public var cursor: OutboxCursor { OutboxCursor(nextAttemptAt: nextAttemptAt, deliveryID: deliveryID) }
+    /// Whether it was read from the sink's stream and has no `deliveries` row (yet).
+    public var isStreamed: Bool { StreamItemID.isStreamed(deliveryID) }
 }
 
-/// A place in a sink's outbox, in the order due deliveries are read: (next attempt, id).
-/// ``SQLiteJournal/dueDeliveries(sink:limit:now:perDeviceOrder:after:)`` reads the rows after it,
-/// so a dispatcher can read its next batch while the previous one is still at the sink.
+/// A place in a sink's outbox: in its rows, in the order due rows are read (next attempt, id), and
+/// in its stream (the last event seq read). ``SQLiteJournal/readBatch(sink:limit:now:perDeviceOrder:after:)``
+/// reads what comes after it, so a dispatcher can read its next batch while the previous one is
+/// still at the sink.
 public struct OutboxCursor: Sendable, Equatable {
     public var nextAttemptAt: Double
     public var deliveryID: Int64
+    /// The last stream event read; nil: from the sink's saved cursor.
+    public var streamSequence: Int64?
 
-    public init(nextAttemptAt: Double, deliveryID: Int64) {
+    public init(nextAttemptAt: Double, deliveryID: Int64, streamSequence: Int64? = nil) {
         self.nextAttemptAt = nextAttemptAt
         self.deliveryID = deliveryID
+        self.streamSequence = streamSequence
     }
 }
 
@@ -107,6 +111,8 @@ public final class SQLiteJournal: Sendable {
     /// Runs the WAL checkpoints on a thread of its own, off the commit path (`nil`: SQLite's
     /// automatic checkpoint, inside commits; only for comparison in benchmarks).
     let checkpointer: WALCheckpointer?
+    /// Sink bits and interned destinations of the delivery streams (`SQLiteJournal+Streams.swift`).
+    let streamCatalog = StreamCatalog()
 
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
     /// - Parameters:
@@ -175,6 +181,13 @@ public final class SQLiteJournal: Sendable {
                     // SQLite's automatic checkpoint every ~16 MiB of WAL, inside the commit that crosses it.
                     try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
                 }
+            }
+            // A sink that keeps per-device order reads rows only: what its stream still holds
+            // (it kept no order when those events were stored) becomes rows first.
+            try pool.read { db in try streamCatalog.load(db) }
+            let streamed = try pool.read { db in try Self.streamPending(db) }
+            for sink in orderedSinks where streamed[sink] != nil {
+                try materializeStream(sink: sink)
             }
             // A sink's ordering may have changed since the rows were written: re-flag what is pending.
             let ordered = Array(orderedSinks)
@@ -261,15 +274,16 @@ public final class SQLiteJournal: Sendable {
         let now = Date().timeIntervalSince1970
         let windowStart = now - Double(dedupWindow.components.seconds)
         do {
-            return try await write(.full) { db in
+            let (outcomes, created) = try await write(.full) { db in
                 // Prepared once per connection and reused, and driven through SQLite's C API
                 // (`RawStatement`): per event this is the whole cost of a commit besides SQLite's.
                 let findKey = RawStatement(try db.cachedStatement(sql: "SELECT id_hash, event_seq, first_seen FROM dedup WHERE key = ?"), in: db)
                 let countSeen = RawStatement(try db.cachedStatement(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?"), in: db)
                 let insertEvent = RawStatement(try db.cachedStatement(sql: """
-                    INSERT INTO events (id, account, subject, channel, received_at, deliveries, body, routes_version)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO events (id, account, subject, channel, received_at, deliveries, body, routes_version, stream_mask, destinations)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """), in: db)
+                var streams = StreamAssigner(self.streamCatalog)
                 // REPLACE: a slot whose key expired from the window is taken over by the new arrival.
                 let insertKey = RawStatement(try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO dedup (key, id_hash, event_seq, first_seen) VALUES (?, ?, ?, ?)
@@ -306,6 +320,23 @@ public final class SQLiteJournal: Sendable {
                             keySlot = nil
                         }
                     }
+                    // Deliveries to sinks without per-device order go to the sinks' streams (no
+                    // row: a bit and a destination id on the event); the others get rows below.
+                    var mask: Int64 = 0
+                    var destinations = ""
+                    var rowDeliveries: [RoutedDelivery] = []
+                    for delivery in entry.deliveries {
+                        if !delivery.isDeadLetter, !self.orderedSinks.contains(delivery.sink),
+                           let bit = try streams.bit(for: delivery.sink, db),
+                           let id = try streams.destinationID(StreamDestination(sink: delivery.sink, route: delivery.route, options: delivery.storedOptions ?? ""), db) {
+                            mask |= Int64(1) << Int64(bit)
+                            if !destinations.isEmpty { destinations += "," }
+                            destinations += String(id)
+                            streams.routed[delivery.sink, default: 0] += 1
+                        } else {
+                            rowDeliveries.append(delivery)
+                        }
+                    }
                     try insertEvent.execute {
                         $0.bind(1, event.id)
                         $0.bind(2, event.data.account)
@@ -315,6 +346,8 @@ public final class SQLiteJournal: Sendable {
                         $0.bind(6, Int64(entry.deliveries.count))
                         $0.bind(7, body)
                         if let version = entry.routesVersion { $0.bind(8, version) } else { $0.bindNull(8) }
+                        $0.bind(9, mask)
+                        if destinations.isEmpty { $0.bindNull(10) } else { $0.bind(10, destinations) }
                     }
                     let sequence = db.lastInsertedRowID
                     if let keySlot {
@@ -325,7 +358,7 @@ public final class SQLiteJournal: Sendable {
                             $0.bind(4, now)
                         }
                     }
-                    for delivery in entry.deliveries {
+                    for delivery in rowDeliveries {
                         try insertDelivery.execute {
                             $0.bind(1, sequence)
                             $0.bind(2, delivery.sink)
@@ -348,8 +381,11 @@ public final class SQLiteJournal: Sendable {
                     }
                     outcomes.append(.stored(sequence: sequence))
                 }
-                return outcomes
+                try streams.recordRouted(db)
+                return (outcomes, streams.created)
             }
+            streamCatalog.add(created)
+            return outcomes
         } catch {
             throw .writeFailed("\(error)")
         }
@@ -409,25 +445,39 @@ public final class SQLiteJournal: Sendable {
 
     // MARK: - Outbox
 
-    /// The deliveries of a sink that are due now, earliest due first (for deliveries never tried,
-    /// that is the order they were committed in).
-    ///
-    /// The order is the due index's own (`sink, next_attempt_at, id`), so the query stops after
-    /// `limit` rows: ordering by `id` alone made SQLite sort every due row (and read its event)
-    /// for each batch, which at a backlog of a million after an outage took seconds per batch.
-    /// - Parameter perDeviceOrder: Return only each device's oldest pending delivery, so a
-    ///   device's next event is not handed to the sink before the previous one is delivered or
-    ///   dead-lettered (a retrying delivery holds back the device's later ones, not other devices).
-    ///   Uses the per-device index when the journal was opened with `sink` in `orderedSinks`;
-    ///   otherwise the same answer, found without it.
+    /// The deliveries of a sink that are due now (``readBatch(sink:limit:now:perDeviceOrder:after:)``'s items).
     public func dueDeliveries(
         sink: String, limit: Int, now: Date = Date(), perDeviceOrder: Bool = false, after cursor: OutboxCursor? = nil
     ) async throws(JournalError) -> [PendingDelivery] {
+        try await readBatch(sink: sink, limit: limit, now: now, perDeviceOrder: perDeviceOrder, after: cursor).items
+    }
+
+    /// The next due deliveries of a sink: first its due rows (retries, replays, the deliveries of
+    /// ordered sinks), earliest due first, then the events of its stream in the order they were
+    /// stored (see `SQLiteJournal+Streams.swift`). Settle the batch with ``settle(_:delivered:failures:)``.
+    ///
+    /// The rows are read in the due index's own order (`sink, next_attempt_at, id`), so the query
+    /// stops after `limit` rows: ordering by `id` alone made SQLite sort every due row (and read
+    /// its event) for each batch, which at a backlog of a million after an outage took seconds.
+    /// - Parameters:
+    ///   - limit: At most this many rows, and at most this many stream events (an event routed to
+    ///     the sink by two routes gives two items).
+    ///   - perDeviceOrder: Return only each device's oldest pending delivery, so a device's next
+    ///     event is not handed to the sink before the previous one is delivered or dead-lettered
+    ///     (a retrying delivery holds back the device's later ones, not other devices). Uses the
+    ///     per-device index when the journal was opened with `sink` in `orderedSinks` (and such a
+    ///     sink has no stream); otherwise the same answer among the rows, found without it.
+    ///   - after: Where the previous batch ended (read it before that one was settled); nil: from
+    ///     the start of the rows and the sink's saved stream cursor.
+    public func readBatch(
+        sink: String, limit: Int, now: Date = Date(), perDeviceOrder: Bool = false, after cursor: OutboxCursor? = nil
+    ) async throws(JournalError) -> OutboxBatch {
         let cutoff = now.timeIntervalSince1970
         let sql = Self.dueSQL(perDeviceOrder: perDeviceOrder, indexed: orderedSinks.contains(sink))
         let after = cursor ?? OutboxCursor(nextAttemptAt: -Double.greatestFiniteMagnitude, deliveryID: 0)
+        let emptyThrough = streamCatalog.emptyThrough(sink)
         do {
-            return try await pool.read { db in
+            let batch = try await pool.read { db in
                 let statement = try db.cachedStatement(sql: sql)
                 statement.arguments = [sink, cutoff, after.nextAttemptAt, after.deliveryID, limit]
                 var due: [PendingDelivery] = []
@@ -451,8 +501,50 @@ public final class SQLiteJournal: Sendable {
                         eventID: row[4], eventJSON: row[5], subject: row[3], nextAttemptAt: row[6], options: options
                     ))
                 }
-                return due
+                var next = after
+                if let last = due.last {
+                    next.nextAttemptAt = last.nextAttemptAt
+                    next.deliveryID = last.deliveryID
+                }
+                var range: StreamRange?
+                if due.count < limit,
+                   let stream = try Row.fetchOne(db, sql: "SELECT bit, cursor, claimed_through FROM delivery_streams WHERE sink = ?", arguments: [sink]) {
+                    let saved: Int64 = stream[1]
+                    let start = max(saved, after.streamSequence ?? saved, emptyThrough)
+                    var (items, through) = try self.readStream(
+                        db, sink: sink, bit: stream[0], start: start, claimedThrough: stream[2], limit: limit - due.count
+                    )
+                    // Per-device order asked of a sink the journal was not opened with as ordered
+                    // (its deliveries are streamed): a device's first item goes; an item whose
+                    // device already has one in the batch or pending in the rows is deferred: it
+                    // becomes a row when the batch is settled, behind the device's earlier ones.
+                    var deferred: [Int64] = []
+                    if perDeviceOrder {
+                        var busy: [String: Bool] = [:]
+                        for row in due { busy[row.subject] = true }
+                        var kept: [PendingDelivery] = []
+                        for item in items {
+                            let waits = try busy[item.subject] ?? (Bool.fetchOne(
+                                db, sql: "SELECT EXISTS (SELECT 1 FROM deliveries WHERE sink = ? AND subject = ? AND state = 'pending')",
+                                arguments: [sink, item.subject]
+                            ) ?? false)
+                            if waits { deferred.append(item.deliveryID) } else { kept.append(item) }
+                            busy[item.subject] = true
+                        }
+                        items = kept
+                    }
+                    due.append(contentsOf: items)
+                    next.streamSequence = through
+                    if items.isEmpty && deferred.isEmpty {
+                        // Nothing for this sink up to `through`: later reads start there.
+                        self.streamCatalog.noteEmpty(sink, through: through)
+                    } else {
+                        range = StreamRange(after: start, through: through, deferred: deferred)
+                    }
+                }
+                return OutboxBatch(sink: sink, items: due, cursor: next, stream: range)
             }
+            return batch
         } catch {
             throw .readFailed("\(error)")
         }
@@ -474,25 +566,98 @@ public final class SQLiteJournal: Sendable {
     }
 
     /// Marks deliveries done. Called only after the sink confirmed them.
+    ///
+    /// A stream item (``PendingDelivery/isStreamed``) marked this way gets a row of its own;
+    /// dispatchers settle whole batches with ``settle(_:delivered:failures:)`` instead, which
+    /// moves the stream's cursor and writes no rows for what was delivered.
     public func markDelivered(_ ids: [Int64], at date: Date = Date()) async throws(JournalError) {
         guard !ids.isEmpty else { return }
-        let when = Timestamps.format(date)
         do {
             // Not fsynced: losing this mark in a power cut delivers the items again (at least once).
+            try await write(.deferred) { db in try self.markDelivered(db, ids, at: date) }
+        } catch {
+            throw .writeFailed("\(error)")
+        }
+    }
+
+    /// Records failed attempts in one transaction: each is retried at its `retryAt`, or
+    /// dead-lettered when it has none; every attempt goes to the delivery's history.
+    /// Not fsynced on its own (see ``Durability/deferred``): lost in a power cut, the attempt is
+    /// simply made again. A stream item gets a row of its own, which keeps its schedule.
+    public func markFailed(_ failures: [DeliveryFailure]) async throws(JournalError) {
+        guard !failures.isEmpty else { return }
+        do {
+            try await write(.deferred) { db in try self.markFailed(db, failures) }
+        } catch {
+            throw .writeFailed("\(error)")
+        }
+    }
+
+    /// Records what the sink made of a batch from ``readBatch(sink:limit:now:perDeviceOrder:after:)``,
+    /// in one transaction: rows delivered or failed as with ``markDelivered(_:at:)`` and
+    /// ``markFailed(_:)``; failed stream items become rows; the stream's cursor moves to the end
+    /// of the batch's stream range, and its delivered items are only counted.
+    ///
+    /// The cursor moves only over settled items: a batch read after one that was not settled
+    /// (its settlement failed) is refused, and both are read and delivered again.
+    /// - Throws: ``JournalError`` when nothing was recorded (the items will be delivered again).
+    public func settle(_ batch: OutboxBatch, delivered: [Int64], failures: [DeliveryFailure], at date: Date = Date()) async throws(JournalError) {
+        var rows: [Int64] = []
+        var streamedDelivered = 0
+        for id in delivered {
+            if StreamItemID.isStreamed(id) { streamedDelivered += 1 } else { rows.append(id) }
+        }
+        let (sink, range, known) = (batch.sink, batch.stream, streamCatalog.emptyThrough(batch.sink))
+        let (rowIDs, streamCount) = (rows, streamedDelivered)
+        guard !rowIDs.isEmpty || !failures.isEmpty || range != nil else { return }
+        do {
             try await write(.deferred) { db in
-                // Thousands per batch for a Kafka sink: bound through the C API (see `RawStatement`).
-                let update = RawStatement(try db.cachedStatement(
-                    sql: "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?"
-                ), in: db)
-                for id in ids {
-                    try update.execute {
-                        $0.bind(1, when)
-                        $0.bind(2, id)
-                    }
+                try self.markDelivered(db, rowIDs, at: date)
+                try self.markFailed(db, failures)
+                guard let range else { return }
+                for id in range.deferred { _ = try self.claim(db, streamID: id) }
+                let cursor = try Int64.fetchOne(db, sql: "SELECT cursor FROM delivery_streams WHERE sink = ?", arguments: [sink]) ?? 0
+                guard range.after <= max(cursor, known) else {
+                    throw JournalError.writeFailed("stream of \(sink): a batch after \(range.after) cannot be settled while only \(cursor) is")
                 }
+                try db.cachedStatement(sql: """
+                    UPDATE delivery_streams SET cursor = max(cursor, ?), settled = settled + ?, delivered = delivered + ? WHERE sink = ?
+                    """).execute(arguments: [range.through, streamCount, streamCount, sink])
             }
         } catch {
             throw .writeFailed("\(error)")
+        }
+    }
+
+    private func markDelivered(_ db: Database, _ ids: [Int64], at date: Date) throws {
+        guard !ids.isEmpty else { return }
+        // Thousands per batch for a Kafka sink: bound through the C API (see `RawStatement`).
+        let update = RawStatement(try db.cachedStatement(
+            sql: "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?"
+        ), in: db)
+        let when = Timestamps.format(date)
+        for id in ids {
+            guard let row = StreamItemID.isStreamed(id) ? try claim(db, streamID: id) : id else { continue }
+            try update.execute {
+                $0.bind(1, when)
+                $0.bind(2, row)
+            }
+        }
+    }
+
+    private func markFailed(_ db: Database, _ failures: [DeliveryFailure]) throws {
+        guard !failures.isEmpty else { return }
+        let now = Date().timeIntervalSince1970
+        let retry = try db.cachedStatement(sql: "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
+        let dead = try db.cachedStatement(sql: "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?, dead_at = ? WHERE id = ?")
+        for failure in failures {
+            guard let row = StreamItemID.isStreamed(failure.deliveryID) ? try claim(db, streamID: failure.deliveryID) : failure.deliveryID else { continue }
+            if let retryAt = failure.retryAt {
+                try retry.execute(arguments: [failure.reason, retryAt.timeIntervalSince1970, row])
+            } else {
+                try dead.execute(arguments: [failure.reason, now, row])
+            }
+            try Self.recordAttempt(db, delivery: row, outcome: failure.retryAt == nil ? "dead" : "retry", error: failure.reason)
         }
     }
 
@@ -506,31 +671,6 @@ public final class SQLiteJournal: Sendable {
         try await markFailed([DeliveryFailure(deliveryID: id, reason: reason, retryAt: nil)])
     }
 
-    /// Records failed attempts in one transaction: each is retried at its `retryAt`, or
-    /// dead-lettered when it has none; every attempt goes to the delivery's history.
-    /// Not fsynced on its own (see ``Durability/deferred``): lost in a power cut, the attempt is
-    /// simply made again.
-    public func markFailed(_ failures: [DeliveryFailure]) async throws(JournalError) {
-        guard !failures.isEmpty else { return }
-        let now = Date().timeIntervalSince1970
-        do {
-            try await write(.deferred) { db in
-                let retry = try db.cachedStatement(sql: "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
-                let dead = try db.cachedStatement(sql: "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?, dead_at = ? WHERE id = ?")
-                for failure in failures {
-                    if let retryAt = failure.retryAt {
-                        try retry.execute(arguments: [failure.reason, retryAt.timeIntervalSince1970, failure.deliveryID])
-                    } else {
-                        try dead.execute(arguments: [failure.reason, now, failure.deliveryID])
-                    }
-                    try Self.recordAttempt(db, delivery: failure.deliveryID, outcome: failure.retryAt == nil ? "dead" : "retry", error: failure.reason)
-                }
-            }
-        } catch {
-            throw .writeFailed("\(error)")
-        }
-    }
-
     /// Keeps the history of a delivery's failed attempts (for `dlq show`).
     static func recordAttempt(_ db: Database, delivery: Int64, outcome: String, error: String) throws {
         // Cached: a failed batch records one attempt per delivery in one transaction.
@@ -540,7 +680,8 @@ public final class SQLiteJournal: Sendable {
 
     // MARK: - Maintenance
 
-    /// Deletes events received before `cutoff` whose every delivery is done (delivered), with
+    /// Deletes events received before `cutoff` whose every delivery is done (delivered, or behind
+    /// the cursor of the sink's stream), with
     /// their deliveries and attempt history, in chunks. Events with a pending delivery or a dead
     /// letter stay. Events no route matched count as done.
     /// - Returns: How many events were removed.
@@ -556,6 +697,10 @@ public final class SQLiteJournal: Sendable {
                         sql: """
                         SELECT seq FROM events e WHERE e.received_at < ?
                         AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_seq = e.seq AND x.state != 'delivered')
+                        AND NOT EXISTS (
+                            SELECT 1 FROM delivery_streams s WHERE (e.stream_mask >> s.bit) & 1 = 1 AND e.seq > s.cursor
+                            AND NOT (e.seq <= s.claimed_through AND EXISTS (SELECT 1 FROM deliveries c WHERE c.event_seq = e.seq AND c.sink = s.sink))
+                        )
                         ORDER BY seq LIMIT ?
                         """,
                         arguments: [before, chunk]
@@ -617,6 +762,12 @@ public final class SQLiteJournal: Sendable {
                     default: dead[sink] = count
                     }
                 }
+                // Stream items: pending until settled; delivered straight from the stream.
+                for row in try Row.fetchAll(db, sql: "SELECT sink, routed - settled, delivered FROM delivery_streams") {
+                    let sink: String = row[0], waiting: Int = row[1], done: Int = row[2]
+                    if waiting != 0 { pending[sink, default: 0] += waiting }
+                    if done != 0 { delivered[sink, default: 0] += done }
+                }
                 return JournalStats(
                     events: events, eventsByChannel: byChannel, unmatchedEvents: unmatched, duplicatesSeen: duplicates,
                     pendingBySink: pending, deliveredBySink: delivered, deadBySink: dead, quarantined: quarantined
@@ -627,13 +778,14 @@ public final class SQLiteJournal: Sendable {
         }
     }
 
-    /// Pending deliveries per sink (the backlog), read through the outbox's partial index.
+    /// Pending deliveries per sink (the backlog): the streams' counters, and the pending rows
+    /// (retries, ordered sinks) counted through the outbox's partial index.
     public func pendingBySink() async throws(JournalError) -> [String: Int] {
         do {
             return try await pool.read { db in
-                var result: [String: Int] = [:]
+                var result = try Self.streamPending(db)
                 for row in try Row.fetchAll(db, sql: "SELECT sink, count(*) AS n FROM deliveries WHERE state = 'pending' GROUP BY sink") {
-                    result[row["sink"]] = row["n"]
+                    result[row["sink"], default: 0] += row["n"] as Int
                 }
                 return result
             }
