@@ -15,8 +15,10 @@
 // 2. Latency. A Gateway (callback listener, journal with fsync, kafka sink) takes callbacks
 //    posted at a fixed rate (open loop: request i is due at start + i/rate, and its latency is
 //    counted from then, so a stall delays the requests behind it and is not hidden). End to end
-//    = from the time the POST is due to `delivered_at` in the journal, which the dispatcher
-//    writes right after the event's delivery report arrives (milliseconds, rounded down).
+//    = from the time the POST is due to the moment a librdkafka consumer, polling the topic all
+//    along (fetch.wait.max.ms 5), reads the record back (matched by its `ce_id` header). A
+//    record is readable once every in-sync replica has it, which is when the broker sends the
+//    delivery report; the consumer's own fetch adds to the figure, never subtracts.
 //
 // Prints Markdown tables. Usage: KafkaBenchmark [events 100000] [rounds 3] [seconds 10] [rate 2000]
 // (seconds 0 skips the latency run). BENCH_LINGER_MS sets the sink's linger in the throughput run (default 5).
@@ -41,7 +43,8 @@ let events = argument(1, 100_000)
 let rounds = argument(2, 3)
 let latencySeconds = argument(3, 10)
 let latencyRate = argument(4, 2000)
-let batchSizes = [256, 2000]
+/// (batch size, batches in flight) of the sink rows; the last is the shipped default for Kafka.
+let sinkSettings = [(256, 1), (2000, 1), (2000, 4)]
 
 let quiet: Logger = {
     var logger = Logger(label: "bench")
@@ -164,11 +167,11 @@ func journalWithEvents(_ count: Int, folder: URL) async throws -> (SQLiteJournal
 
 /// Times a Dispatcher delivering everything pending in `journal` to a Kafka sink producing to `topic`.
 /// With `topic` nil, to a sink that confirms at once (the outbox alone).
-func runSink(journal: SQLiteJournal, topic: String?, batchSize: Int) async throws -> (seconds: Double, inSink: (share: Double, batches: Int)) {
+func runSink(journal: SQLiteJournal, topic: String?, batchSize: Int, inFlight: Int = 1) async throws -> (seconds: Double, inSink: (share: Double, batches: Int)) {
     let linger = ProcessInfo.processInfo.environment["BENCH_LINGER_MS"].flatMap(Int.init) ?? 5
     let kafka = try topic.map { try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: $0, linger: .milliseconds(linger)), logger: quiet) }
     let sink = CountingSink(kafka, expected: events)
-    let dispatcher = Dispatcher(sink: sink, journal: journal, signal: DeliverySignal(), batchSize: batchSize, logger: quiet)
+    let dispatcher = Dispatcher(sink: sink, journal: journal, signal: DeliverySignal(), batchSize: batchSize, batchesInFlight: inFlight, logger: quiet)
     let start = ContinuousClock.now
     let task = Task { try await dispatcher.run() }
     await sink.waitForAll()
@@ -242,8 +245,8 @@ func recordsIn(_ topic: String) -> Int {
 }
 
 var kcatRow = ThroughputRow(name: "reference: `kcat -P`, same records, same cluster")
-var sinkRows = batchSizes.map { ThroughputRow(name: "journal → Dispatcher → KafkaSink, batchSize \($0)") }
-let ceilingBatch = batchSizes.max() ?? 2000
+var sinkRows = sinkSettings.map { ThroughputRow(name: "journal → Dispatcher → KafkaSink, batchSize \($0.0), \($0.1) batch(es) in flight\($0 == sinkSettings.last! ? " (default)" : "")") }
+let ceilingBatch = sinkSettings.map(\.0).max() ?? 2000
 var ceilingRow = ThroughputRow(name: "ceiling: journal → Dispatcher → a sink that confirms at once, batchSize \(ceilingBatch) (outbox read + delivered marks only)", recordsInTopic: -1)
 var valueBytes = 0
 var keyBytes = 0
@@ -251,7 +254,7 @@ var headerBytes = 0
 /// `BENCH_CEILING_ONLY=1`: only the ceiling row (for profiling the outbox).
 let ceilingOnly = ProcessInfo.processInfo.environment["BENCH_CEILING_ONLY"] == "1"
 for round in 1...rounds {
-    for (index, batchSize) in batchSizes.enumerated() where !ceilingOnly {
+    for (index, (batchSize, inFlight)) in sinkSettings.enumerated() where !ceilingOnly {
         let folder = try temporaryFolder("sink")
         defer { try? FileManager.default.removeItem(at: folder) }
         let (journal, journaled) = try await journalWithEvents(events, folder: folder)
@@ -267,9 +270,9 @@ for round in 1...rounds {
             keyBytes = lines.reduce(0) { $0 + ($1.split(separator: "\t", maxSplits: 1).first?.utf8.count ?? 0) } / lines.count
             valueBytes = lines.reduce(0) { $0 + $1.utf8.count } / lines.count - keyBytes - 1
         }
-        let topic = "bench.sink.\(batchSize).\(round)"
+        let topic = "bench.sink.\(index).\(round)"
         try cluster.createTopic(topic, partitions: 3)
-        let result = try await runSink(journal: journal, topic: topic, batchSize: batchSize)
+        let result = try await runSink(journal: journal, topic: topic, batchSize: batchSize, inFlight: inFlight)
         sinkRows[index].seconds.append(result.seconds)
         sinkRows[index].inSink = result.inSink
         sinkRows[index].recordsInTopic = recordsIn(topic)
@@ -357,6 +360,22 @@ func runLatency() async throws {
     // Warm-up (connections, producer metadata), not counted.
     for n in 0..<50 { _ = await post(1_000_000 + n) }
 
+    // The reader: from the end of the topic (after the warm-up), every record's arrival time by event id.
+    let consumer = try KafkaConsumer(bootstrapServers: bootstrap, properties: ["fetch.wait.max.ms": "5", "fetch.error.backoff.ms": "5"])
+    try await Task.sleep(for: .milliseconds(500))  // the warm-up's records are in before the reader starts at the end
+    try await consumer.assignAll(topic: topic, from: .end)
+    let expected = latencySeconds * latencyRate
+    let reader = Task { () -> [String: Date] in
+        var seen: [String: Date] = [:]
+        let deadline = Date().addingTimeInterval(Double(latencySeconds) + 60)
+        while seen.count < expected, Date() < deadline {
+            guard let message = try? await consumer.poll(timeout: .milliseconds(50)),
+                  let id = message.header("ce_id").flatMap({ String(data: $0.value ?? Data(), encoding: .utf8) }) else { continue }
+            seen[id] = seen[id] ?? Date()
+        }
+        return seen
+    }
+
     let total = latencySeconds * latencyRate
     let startDate = Date()
     let start = ContinuousClock.now
@@ -380,34 +399,21 @@ func runLatency() async throws {
     }
     let sendSeconds = seconds(ContinuousClock.now - start)
     while try await gateway.journal.stats().pendingBySink["kafka", default: 0] > 0 { try await Task.sleep(for: .milliseconds(10)) }
-
-    // delivered_at of every event, straight from the journal file.
-    let database = try DatabaseQueue(path: config.journalPath, configuration: { var c = Configuration(); c.readonly = true; return c }())
-    let delivered: [String: String] = try await database.read { db in
-        var result: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT e.id, d.delivered_at FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.sink = 'kafka' AND d.state = 'delivered'") {
-            result[row["id"]] = row["delivered_at"]
-        }
-        return result
-    }
-    try database.close()
+    let delivered = await reader.value
     try await client.shutdown()
     await group.triggerGracefulShutdown()
     _ = try? await gatewayTask.value
 
-    let parser = ISO8601DateFormatter()
-    parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     var ack: [Double] = []
     var endToEnd: [Double] = []
     var failed = 0
     for sample in samples {
-        guard let accepted = sample.accepted, let id = sample.id, let text = delivered[id], let at = parser.date(from: text) else {
+        guard let accepted = sample.accepted, let id = sample.id, let at = delivered[id] else {
             failed += 1
             continue
         }
         ack.append(accepted.timeIntervalSince(sample.due) * 1000)
-        // delivered_at is rounded down to the millisecond: add the half millisecond back.
-        endToEnd.append(at.timeIntervalSince(sample.due) * 1000 + 0.5)
+        endToEnd.append(at.timeIntervalSince(sample.due) * 1000)
     }
     ack.sort()
     endToEnd.sort()
@@ -422,7 +428,7 @@ func runLatency() async throws {
         print("| \(name) | \(values.count) | \(cells.joined(separator: " | ")) |")
     }
     row("callback answered 200 (journaled)", ack)
-    row("delivery report recorded (`delivered_at`)", endToEnd)
+    row("record read back from the topic by a consumer", endToEnd)
     print("")
     print("failed or undelivered: \(failed); records in topic \(topic): \(records) (incl. 50 warm-up)")
 }

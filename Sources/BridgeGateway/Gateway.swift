@@ -58,7 +58,8 @@ public final class Gateway: Service {
                 signals[sink.name] = signal
                 dispatchers.append(Dispatcher(
                     sink: sink, journal: journal, signal: signal, retry: definition.retry,
-                    batchSize: definition.batchSize, perDeviceOrder: definition.ordering == .perDevice, logger: logger
+                    batchSize: definition.batchSize, perDeviceOrder: definition.ordering == .perDevice,
+                    batchesInFlight: definition.batchesInFlight, logger: logger
                 ))
             }
         }

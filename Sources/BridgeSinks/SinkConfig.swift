@@ -33,20 +33,26 @@ public struct SinkDefinition: Sendable, Decodable {
     /// `perDevice`: a device's next event is not delivered before the previous one is done or
     /// dead-lettered. `none` (default): deliver in parallel, in batches.
     public var ordering: Ordering
+    /// How many batches may be at the sink at once (`ordering: none` only). Default 4 for Kafka:
+    /// while one batch waits for its delivery reports, the next ones are produced. 1 for the
+    /// others, and only Kafka may change it (a file is appended to in order; a webhook endpoint
+    /// has its own `concurrency`).
+    public var batchesInFlight: Int
 
     public enum Ordering: String, Sendable, Decodable {
         case none
         case perDevice
     }
 
-    public init(kind: Kind, retry: RetryPolicy = RetryPolicy(), batchSize: Int = 256, ordering: Ordering = .none) {
+    public init(kind: Kind, retry: RetryPolicy = RetryPolicy(), batchSize: Int = 256, ordering: Ordering = .none, batchesInFlight: Int = 1) {
         self.kind = kind
         self.retry = retry
         self.batchSize = batchSize
         self.ordering = ordering
+        self.batchesInFlight = batchesInFlight
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case type, retry, batchSize, ordering }
+    enum CodingKeys: String, CodingKey, CaseIterable { case type, retry, batchSize, ordering, batchesInFlight }
 
     static let knownTypes = ["file", "kafka", "webhook"]
 
@@ -76,6 +82,18 @@ public struct SinkDefinition: Sendable, Decodable {
         self.ordering = try container.decodeIfPresent(Ordering.self, forKey: .ordering) ?? .none
         guard (1...10_000).contains(batchSize) else {
             throw DecodingError.dataCorruptedError(forKey: .batchSize, in: container, debugDescription: "batchSize must be between 1 and 10000")
+        }
+        let isKafka: Bool
+        if case .kafka = kind { isKafka = true } else { isKafka = false }
+        self.batchesInFlight = try container.decodeIfPresent(Int.self, forKey: .batchesInFlight) ?? (isKafka ? 4 : 1)
+        guard (1...64).contains(batchesInFlight) else {
+            throw DecodingError.dataCorruptedError(forKey: .batchesInFlight, in: container, debugDescription: "batchesInFlight must be between 1 and 64")
+        }
+        guard isKafka || batchesInFlight == 1 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .batchesInFlight, in: container,
+                debugDescription: "batchesInFlight is for kafka sinks only (a file is appended in order; a webhook endpoint has `concurrency`)"
+            )
         }
     }
 

@@ -1,5 +1,6 @@
 import BridgeCore
 import BridgeGateway
+import BridgeSinks
 import Foundation
 import Testing
 import TestSupport
@@ -47,6 +48,42 @@ import ThingSpace
     func mistakesAreConfigErrors(_ routing: String, _ message: String) throws {
         do {
             _ = try load(routing: routing)
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
+}
+
+/// `batchesInFlight` on a sink: how many batches its dispatcher may have at it at once.
+@Suite struct BatchesInFlightConfigTests {
+    func load(_ sinks: String) throws -> GatewayConfig {
+        let directory = TemporaryDirectory("in-flight-config")
+        defer { directory.remove() }
+        try directory.write("routes:\n  - name: all\n    to: [archive]\n", to: "routes/a.yaml")
+        let yaml = GatewayHarness.configYAML(dataDir: directory.appending("data").path, routesDir: directory.appending("routes").path, sinks: sinks)
+        let file = try directory.write(yaml, to: "thingbridge.yaml")
+        return try GatewayConfig.load(path: file.path, environment: ["TEST_CALLBACK_PASSWORD": "x"])
+    }
+
+    @Test func kafkaDefaultsToFourAndOthersToOne() throws {
+        let config = try load("""
+          archive: { type: file, path: "a.jsonl" }
+          kafka: { type: kafka, brokers: "127.0.0.1:9", topic: t }
+          slow: { type: kafka, brokers: "127.0.0.1:9", topic: t, batchesInFlight: 1 }
+        """)
+        #expect(config.sinks["archive"]?.batchesInFlight == 1)
+        #expect(config.sinks["kafka"]?.batchesInFlight == 4)
+        #expect(config.sinks["slow"]?.batchesInFlight == 1)
+    }
+
+    @Test(arguments: [
+        (#"archive: { type: file, path: "a.jsonl", batchesInFlight: 2 }"#, "batchesInFlight is for kafka sinks only"),
+        (#"archive: { type: kafka, brokers: "127.0.0.1:9", topic: t, batchesInFlight: 0 }"#, "batchesInFlight must be between 1 and 64"),
+    ])
+    func mistakesAreConfigErrors(_ sink: String, _ message: String) throws {
+        do {
+            _ = try load("  " + sink)
             Issue.record("expected an error")
         } catch {
             #expect("\(error)".contains(message), "\(error)")

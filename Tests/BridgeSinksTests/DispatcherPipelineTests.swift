@@ -75,6 +75,30 @@ import TestSupport
         }
     }
 
+    /// A sink that takes several batches at once (Kafka): never more than `batchesInFlight`,
+    /// every delivery handed over once, and every outcome recorded (in order: the stream's
+    /// cursor would refuse anything else).
+    @Test func severalBatchesAtTheSinkAtOnceAreAllRecorded() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            try await Self.fill(journal, count: 1005)
+            let sink = RecordingSink()
+            let dispatcher = Dispatcher(
+                sink: sink, journal: journal, signal: DeliverySignal(), batchSize: 100, batchesInFlight: 3, logger: Logger(label: "t")
+            )
+            #expect(await dispatcher.drainDue() == .done)
+            let handed = sink.batches.flatMap { $0 }
+            #expect(handed.count == 1005)
+            #expect(Set(handed).count == 1005)
+            #expect(sink.maxInFlight > 1)
+            #expect(sink.maxInFlight <= 3)
+            let stats = try await journal.stats()
+            #expect(stats.deliveredBySink["rec"] == 1005)
+            #expect(stats.pendingBySink["rec", default: 0] == 0)
+            try journal.close()
+        }
+    }
+
     @Test func failuresInsideThePipelineAreRetriedNotLostNorRepeated() async throws {
         try await withTemporaryDirectory { directory in
             let clock = RetryTimingTests.Clock()

@@ -56,6 +56,8 @@ public struct Dispatcher: Service {
     let retry: RetryPolicy
     let batchSize: Int
     let perDeviceOrder: Bool
+    /// How many batches may be at the sink at once (unordered sinks). Default 1.
+    let batchesInFlight: Int
     let idleInterval: Duration
     /// How long a wake-up waits before reading the outbox, so that the deliveries of several
     /// commits go out as one batch (one sink write and fsync, one journal update) instead of one
@@ -72,16 +74,20 @@ public struct Dispatcher: Service {
     ///   - retry: The retry policy.
     ///   - batchSize: At most this many deliveries per `deliver` call. Default 256.
     ///   - perDeviceOrder: Keep each device's events in order for this sink. Default false.
+    ///   - batchesInFlight: How many batches may be at the sink at once, when it keeps no
+    ///     per-device order (a Kafka producer: while one batch waits for its delivery reports, the
+    ///     next is already being produced). Outcomes are still recorded in batch order. Default 1.
     ///   - idleInterval: How often to look for due retries when nothing signals. Default 250 ms.
     ///   - coalesce: How long a wake-up waits for more deliveries to batch. Default 2 ms.
     public init(
         sink: any Sink, journal: SQLiteJournal, signal: DeliverySignal, retry: RetryPolicy = RetryPolicy(),
-        batchSize: Int = 256, perDeviceOrder: Bool = false, idleInterval: Duration = .milliseconds(250),
+        batchSize: Int = 256, perDeviceOrder: Bool = false, batchesInFlight: Int = 1, idleInterval: Duration = .milliseconds(250),
         coalesce: Duration = .milliseconds(2), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.coalesce = coalesce
         self.now = now
         self.perDeviceOrder = perDeviceOrder
+        self.batchesInFlight = max(1, batchesInFlight)
         self.sink = sink
         self.journal = journal
         self.signal = signal
@@ -175,42 +181,48 @@ public struct Dispatcher: Service {
         return (.done, nil)
     }
 
-    /// While one batch is at the sink, the next one is read from the journal and the one before
-    /// is recorded, so the sink waits neither for the outbox read nor for the bookkeeping. The
-    /// sink still gets one batch at a time. Batches follow each other by their place in the
-    /// outbox (``OutboxCursor``): the next batch is read before this one is marked, and must not
-    /// contain it. Every recording is finished before this returns, so the next round reads the
-    /// outbox as it is. When a recording fails, the batches after it are not recorded either (the
-    /// journal would refuse to move a stream's cursor over the unrecorded one): all of them are
-    /// delivered again in a later round.
+    /// While batches are at the sink (up to ``batchesInFlight``), the next one is read from the
+    /// journal and the ones the sink finished are recorded, so the sink waits neither for the
+    /// outbox read nor for the bookkeeping. Batches follow each other by their place in the outbox
+    /// (``OutboxCursor``): the next batch is read before this one is marked, and must not contain
+    /// it. Outcomes are recorded one batch after the other, in the order read; every recording is
+    /// finished before this returns, so the next round reads the outbox as it is. When a
+    /// recording fails, the batches after it are not recorded either (the journal would refuse to
+    /// move a stream's cursor over the unrecorded one): all of them are delivered again later.
     private func drainPipelined() async -> (Round, Duration?) {
         guard var batch = await readDue(after: nil, limit: batchSize), !batch.items.isEmpty else { return (.done, nil) }
+        var atSink: [Task<BatchResult, Never>] = []
         var recording: Task<Bool, Never>?
         var round: (Round, Duration?) = (.done, nil)
-        while true {
-            let cursor = batch.cursor
-            let next: Task<OutboxBatch?, Never>? = batch.items.count >= batchSize && !Task.isCancelled
-                ? Task { await readDue(after: cursor, limit: batchSize) } : nil
-            let result = await send(batch)
-            // One journal writer: this batch's marks go after the previous batch's.
-            if let recording, await !recording.value {
-                _ = await next?.value
-                return round
+        var stop = false
+        var recordingFailed = false
+        /// Waits for the oldest batch at the sink and records it after the one before.
+        func finishOldest() async {
+            let result = await atSink.removeFirst().value
+            if let previous = recording, await !previous.value { recordingFailed = true }
+            guard !recordingFailed else {
+                stop = true
+                return
             }
             recording = Task { await record(result) }
-            guard !result.allRetriable else {
+            if result.allRetriable {
                 round = (.sinkFailing, result.retryAfter)
-                _ = await next?.value
-                break
+                stop = true
             }
-            guard let next, let following = await next.value, !following.items.isEmpty, !Task.isCancelled else { break }
+        }
+        while true {
+            let sending = batch
+            atSink.append(Task { await send(sending) })
+            guard batch.items.count >= batchSize, !Task.isCancelled else { break }
+            let next = await readDue(after: batch.cursor, limit: batchSize)
+            while atSink.count >= batchesInFlight, !stop { await finishOldest() }
+            guard !stop, let next, !next.items.isEmpty, !Task.isCancelled else { break }
             // The sink may have closed itself meanwhile (a breaker that opened): the round ends,
             // and the next one asks it again.
-            if await allowance() < batchSize {
-                break
-            }
-            batch = following
+            if await allowance() < batchSize { break }
+            batch = next
         }
+        while !atSink.isEmpty { await finishOldest() }
         _ = await recording?.value
         return round
     }
