@@ -15,9 +15,14 @@ import TestSupport
     final class RecordingSink: Sink {
         let name = "rec"
         let failEvery: Int64
+        /// Each batch waits (up to 1 s) until this many batches are at the sink at once.
+        let holdUntilInFlight: Int
         private let state = Mutex<(batches: [[Int64]], inFlight: Int, maxInFlight: Int, attempts: [Int64: Int])>(([], 0, 0, [:]))
 
-        init(failEvery: Int64 = 0) { self.failEvery = failEvery }
+        init(failEvery: Int64 = 0, holdUntilInFlight: Int = 1) {
+            self.failEvery = failEvery
+            self.holdUntilInFlight = holdUntilInFlight
+        }
 
         func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome] {
             state.withLock {
@@ -26,6 +31,9 @@ import TestSupport
                 $0.batches.append(batch.map(\.deliveryID))
             }
             try? await Task.sleep(for: .milliseconds(3))
+            for _ in 0..<100 where state.withLock({ $0.inFlight < holdUntilInFlight }) {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
             return state.withLock { state in
                 state.inFlight -= 1
                 return batch.map { item in
@@ -82,7 +90,7 @@ import TestSupport
         try await withTemporaryDirectory { directory in
             let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
             try await Self.fill(journal, count: 1005)
-            let sink = RecordingSink()
+            let sink = RecordingSink(holdUntilInFlight: 2)
             let dispatcher = Dispatcher(
                 sink: sink, journal: journal, signal: DeliverySignal(), batchSize: 100, batchesInFlight: 3, logger: Logger(label: "t")
             )
