@@ -113,6 +113,25 @@ import ThingSpace
         }
     }
 
+    /// The dispatcher reads the next batch before the current one is settled; when that read
+    /// finds nothing and the current batch is then never settled (its recording failed), its
+    /// items must still come again: the empty stretch lies after them.
+    @Test func anEmptyReadAheadOfAnUnsettledBatchDoesNotSkipIt() async throws {
+        try await withTemporaryDirectory { directory in
+            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+            _ = try await journal.append((1...3).map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "s")]) })
+            let first = try await journal.readBatch(sink: "s", limit: 3)
+            let ahead = try await journal.readBatch(sink: "s", limit: 3, after: first.cursor)
+            #expect(ahead.items.isEmpty)
+            try await journal.saveStreamPositions()  // must not move the cursor over `first` either
+            let again = try await journal.readBatch(sink: "s", limit: 10)
+            #expect(again.items.map(\.eventID) == (1...3).map { Self.event($0).id })
+            try await journal.settle(again, delivered: again.items.map(\.deliveryID), failures: [])
+            #expect(try await journal.pendingBySink()["s"] == nil)
+            try journal.close()
+        }
+    }
+
     @Test func eachSinkReadsOnlyItsOwnEventsAndAnIdleSinkSkipsAhead() async throws {
         try await withTemporaryDirectory { directory in
             let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)

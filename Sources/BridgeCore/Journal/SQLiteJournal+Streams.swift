@@ -76,9 +76,11 @@ final class StreamCatalog: Sendable {
         var bits: [String: Int] = [:]
         var destinationIDs: [StreamDestination: Int64] = [:]
         var destinations: [Int64: Entry] = [:]
-        /// Sink → a seq up to which its stream was read and found to hold nothing unsettled.
-        /// Never written to disk as such: the cursor is moved there when convenient.
-        var emptyThrough: [String: Int64] = [:]
+        /// Sink → a stretch of its stream, after `from` up to `through`, read and found to hold
+        /// nothing for it. It lets reads skip ahead only once the sink's cursor has reached `from`
+        /// (a read ahead of a batch not yet settled proves nothing about that batch). Never
+        /// written to disk as such: the cursor is moved over it when convenient.
+        var empty: [String: (from: Int64, through: Int64)] = [:]
     }
 
     let state = Mutex(State())
@@ -115,12 +117,27 @@ final class StreamCatalog: Sendable {
         return entry
     }
 
-    func emptyThrough(_ sink: String) -> Int64 {
-        state.withLock { $0.emptyThrough[sink] ?? 0 }
+    /// How far the sink's stream is settled, given its saved cursor: the cursor, or the end of a
+    /// stretch known to be empty that starts at or before it.
+    func settledThrough(_ sink: String, cursor: Int64) -> Int64 {
+        state.withLock { state in
+            guard let empty = state.empty[sink], empty.from <= cursor else { return cursor }
+            return max(cursor, empty.through)
+        }
     }
 
-    func noteEmpty(_ sink: String, through: Int64) {
-        state.withLock { $0.emptyThrough[sink] = max($0.emptyThrough[sink] ?? 0, through) }
+    /// Nothing for `sink` after `from` up to `through`.
+    func noteEmpty(_ sink: String, from: Int64, through: Int64) {
+        guard through > from else { return }
+        state.withLock { state in
+            // Overlapping stretches join; otherwise the newest one is kept (a round's first read
+            // starts at the cursor, so that is the one a later read can use).
+            if let known = state.empty[sink], from <= known.through, known.from <= through {
+                state.empty[sink] = (min(known.from, from), max(known.through, through))
+            } else {
+                state.empty[sink] = (from, through)
+            }
+        }
     }
 }
 
@@ -292,12 +309,17 @@ extension SQLiteJournal {
     /// Writes the positions up to which idle streams were found empty as their cursors (so a
     /// restart does not read those events again). Called by retention.
     public func saveStreamPositions() async throws(JournalError) {
-        let positions = streamCatalog.state.withLock { $0.emptyThrough }
+        let positions = streamCatalog.state.withLock { $0.empty }
         guard !positions.isEmpty else { return }
         do {
             try await write(.deferred) { db in
-                for (sink, through) in positions {
-                    try db.execute(sql: "UPDATE delivery_streams SET cursor = max(cursor, ?) WHERE sink = ?", arguments: [through, sink])
+                // Only where the cursor has reached the empty stretch: what lies before it may
+                // still be unsettled.
+                for (sink, empty) in positions {
+                    try db.execute(
+                        sql: "UPDATE delivery_streams SET cursor = ? WHERE sink = ? AND cursor >= ? AND cursor < ?",
+                        arguments: [empty.through, sink, empty.from, empty.through]
+                    )
                 }
             }
         } catch {

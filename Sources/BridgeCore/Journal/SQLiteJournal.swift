@@ -475,7 +475,6 @@ public final class SQLiteJournal: Sendable {
         let cutoff = now.timeIntervalSince1970
         let sql = Self.dueSQL(perDeviceOrder: perDeviceOrder, indexed: orderedSinks.contains(sink))
         let after = cursor ?? OutboxCursor(nextAttemptAt: -Double.greatestFiniteMagnitude, deliveryID: 0)
-        let emptyThrough = streamCatalog.emptyThrough(sink)
         do {
             let batch = try await pool.read { db in
                 let statement = try db.cachedStatement(sql: sql)
@@ -510,7 +509,7 @@ public final class SQLiteJournal: Sendable {
                 if due.count < limit,
                    let stream = try Row.fetchOne(db, sql: "SELECT bit, cursor, claimed_through FROM delivery_streams WHERE sink = ?", arguments: [sink]) {
                     let saved: Int64 = stream[1]
-                    let start = max(saved, after.streamSequence ?? saved, emptyThrough)
+                    let start = max(self.streamCatalog.settledThrough(sink, cursor: saved), after.streamSequence ?? saved)
                     var (items, through) = try self.readStream(
                         db, sink: sink, bit: stream[0], start: start, claimedThrough: stream[2], limit: limit - due.count
                     )
@@ -536,8 +535,9 @@ public final class SQLiteJournal: Sendable {
                     due.append(contentsOf: items)
                     next.streamSequence = through
                     if items.isEmpty && deferred.isEmpty {
-                        // Nothing for this sink up to `through`: later reads start there.
-                        self.streamCatalog.noteEmpty(sink, through: through)
+                        // Nothing for this sink after `start` up to `through`: once the cursor is at
+                        // `start`, later reads begin at `through`.
+                        self.streamCatalog.noteEmpty(sink, from: start, through: through)
                     } else {
                         range = StreamRange(after: start, through: through, deferred: deferred)
                     }
@@ -607,7 +607,7 @@ public final class SQLiteJournal: Sendable {
         for id in delivered {
             if StreamItemID.isStreamed(id) { streamedDelivered += 1 } else { rows.append(id) }
         }
-        let (sink, range, known) = (batch.sink, batch.stream, streamCatalog.emptyThrough(batch.sink))
+        let (sink, range, catalog) = (batch.sink, batch.stream, streamCatalog)
         let (rowIDs, streamCount) = (rows, streamedDelivered)
         guard !rowIDs.isEmpty || !failures.isEmpty || range != nil else { return }
         do {
@@ -617,7 +617,7 @@ public final class SQLiteJournal: Sendable {
                 guard let range else { return }
                 for id in range.deferred { _ = try self.claim(db, streamID: id) }
                 let cursor = try Int64.fetchOne(db, sql: "SELECT cursor FROM delivery_streams WHERE sink = ?", arguments: [sink]) ?? 0
-                guard range.after <= max(cursor, known) else {
+                guard range.after <= catalog.settledThrough(sink, cursor: cursor) else {
                     throw JournalError.writeFailed("stream of \(sink): a batch after \(range.after) cannot be settled while only \(cursor) is")
                 }
                 try db.cachedStatement(sql: """
