@@ -23,21 +23,9 @@ if [[ ! -x "$binary" ]]; then
     exit 2
 fi
 
-if [[ ! -x "$venv/bin/python" ]]; then
-    echo "compat: creating virtualenv $venv"
-    if ! "$python" -m venv "$venv"; then
-        echo "compat: cannot create a virtualenv with $python (is the venv module installed?)" >&2
-        exit 3
-    fi
-fi
-if ! "$venv/bin/python" -c "import verizon" >/dev/null 2>&1; then
-    echo "compat: installing sdksio-verizon-apis-sdk"
-    if ! log="$("$venv/bin/python" -m pip install --disable-pip-version-check -q sdksio-verizon-apis-sdk 2>&1)"; then
-        echo "compat: pip install sdksio-verizon-apis-sdk failed:" >&2
-        echo "$log" >&2
-        exit 3
-    fi
-fi
+# Python is here: from now on a missing venv module or package is a failure, not a skip.
+source "$repo/Tests/lib/python-venv.sh"
+python_venv compat "$python" "$venv" verizon sdksio-verizon-apis-sdk fail
 
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 base="http://127.0.0.1:$port"

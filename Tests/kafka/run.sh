@@ -15,17 +15,9 @@ brokers="$1"; topic="$2"; expected="$3"
 python="${PYTHON:-python3}"
 venv="${CLOUDEVENTS_VENV:-$repo/.build-cloudevents/venv}"
 
-if ! command -v "$python" >/dev/null 2>&1; then echo "cloudevents: skipped ($python not found)"; exit 0; fi
 if ! command -v kcat >/dev/null 2>&1; then echo "cloudevents: skipped (kcat not found; apt-get install kcat)"; exit 0; fi
-if [[ ! -x "$venv/bin/python" ]]; then
-    if ! "$python" -m venv "$venv" >/dev/null 2>&1; then echo "cloudevents: skipped (cannot create a virtualenv)"; exit 0; fi
-fi
-if ! "$venv/bin/python" -c "import cloudevents.core.bindings.kafka" >/dev/null 2>&1; then
-    if ! log="$("$venv/bin/python" -m pip install --disable-pip-version-check -q 'cloudevents>=2,<3' 2>&1)"; then
-        echo "cloudevents: skipped (pip install cloudevents failed: ${log##*$'\n'})"
-        exit 0
-    fi
-fi
+source "$repo/Tests/lib/python-venv.sh"
+python_venv cloudevents "$python" "$venv" cloudevents.core.bindings.kafka 'cloudevents>=2,<3' skip
 
 kcat -C -b "$brokers" -t "$topic" -o beginning -e -J -q \
     | "$venv/bin/python" "$repo/Tests/kafka/cloudevents_check.py" --expect "$expected"

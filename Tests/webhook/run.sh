@@ -15,28 +15,11 @@ binary="${1:-$repo/.build/debug/thingbridge}"
 python="${PYTHON:-python3}"
 venv="${WEBHOOK_VENV:-$repo/.build-webhook/venv}"
 
-if ! command -v "$python" >/dev/null 2>&1; then
-    echo "webhook: skipped ($python not found)"
-    exit 0
-fi
 if [[ ! -x "$binary" ]]; then
     echo "webhook: $binary is not an executable; build it first (swift build) or pass its path" >&2
     exit 2
 fi
-if [[ ! -x "$venv/bin/python" ]]; then
-    echo "webhook: creating virtualenv $venv"
-    if ! "$python" -m venv "$venv" >/dev/null 2>&1; then
-        rm -rf "$venv"
-        echo "webhook: skipped (cannot create a virtualenv with $python; is the venv module installed?)"
-        exit 0
-    fi
-fi
-if ! "$venv/bin/python" -c "import standardwebhooks" >/dev/null 2>&1; then
-    echo "webhook: installing standardwebhooks"
-    if ! log="$("$venv/bin/python" -m pip install --disable-pip-version-check -q standardwebhooks 2>&1)"; then
-        echo "webhook: skipped (pip install standardwebhooks failed: $(echo "$log" | tail -1))"
-        exit 0
-    fi
-fi
+source "$repo/Tests/lib/python-venv.sh"
+python_venv webhook "$python" "$venv" standardwebhooks standardwebhooks skip
 
 "$venv/bin/python" "$repo/Tests/webhook/verify_standardwebhooks.py" "$binary"
