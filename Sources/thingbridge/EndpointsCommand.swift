@@ -30,6 +30,15 @@ struct Endpoints: AsyncParsableCommand {
         return result
     }
 
+    /// Runs `body` for each endpoint the arguments stand for, with the journal open.
+    static func forEach(_ names: [String], _ options: ConfigOptions, _ body: (SQLiteJournal, String) async throws -> Void) async throws {
+        let config = try options.load()
+        let sinks = try resolve(names, in: config)
+        let journal = try config.openJournal()
+        defer { try? journal.close() }
+        for sink in sinks { try await body(journal, sink) }
+    }
+
     /// The endpoint sink names the arguments stand for.
     static func resolve(_ names: [String], in config: GatewayConfig) throws -> [String] {
         let known = endpoints(config).map(\.sink)
@@ -100,11 +109,7 @@ struct Endpoints: AsyncParsableCommand {
         var names: [String]
 
         func run() async throws {
-            let config = try options.load()
-            let sinks = try Endpoints.resolve(names, in: config)
-            let journal = try config.openJournal()
-            defer { try? journal.close() }
-            for sink in sinks {
+            try await Endpoints.forEach(names, options) { journal, sink in
                 try await journal.saveEndpointState(EndpointState(sink: sink, condition: .closed), overridingDisabled: true)
                 print("enabled \(sink)")
             }
@@ -125,11 +130,7 @@ struct Endpoints: AsyncParsableCommand {
         var names: [String]
 
         func run() async throws {
-            let config = try options.load()
-            let sinks = try Endpoints.resolve(names, in: config)
-            let journal = try config.openJournal()
-            defer { try? journal.close() }
-            for sink in sinks {
+            try await Endpoints.forEach(names, options) { journal, sink in
                 let previous = try await journal.loadEndpointState(sink: sink)
                 var state = previous ?? EndpointState(sink: sink)
                 state.condition = .disabled
