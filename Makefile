@@ -34,7 +34,7 @@ simulate: build
 	$(SWIFT) run thingbridge simulate --port 8090
 
 # The test suite. Before it: the shipped routes are checked and their tests (Routes/*.test.yaml) run, a short demo must journal and deliver
-# everything its devices sent, and (with Python) a client we did not write talks to the simulator.
+# everything its devices sent (twice, the second time on the first one's data folder), and (with Python) a client we did not write talks to the simulator.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) run thingbridge routes check --config deploy/thingbridge.yaml
@@ -42,6 +42,9 @@ test: deps
 	rm -rf .build/demo-check
 	$(SWIFT) run thingbridge demo --duration 3 --rate 50 --data .build/demo-check \
 		--listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --summary .build/demo-check.json
+	# Again on the same data folder, as a user running `make demo` twice does: counts are this run's.
+	$(SWIFT) run thingbridge demo --duration 2 --rate 50 --data .build/demo-check \
+		--listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --summary .build/demo-check-again.json
 	bash Tests/compat/run.sh .build/debug/thingbridge
 	bash Tests/webhook/run.sh .build/debug/thingbridge
 	$(SWIFT) test

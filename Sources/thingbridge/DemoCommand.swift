@@ -174,6 +174,9 @@ final class DemoDriver: Service {
     let logger: Logger
     /// Whether everything sent was journaled and delivered (nil until the end).
     let outcome = Mutex<Bool?>(nil)
+    /// The journal's counts before this run's traffic: a `--data` folder reused from an earlier run
+    /// keeps that run's events, which this run's counters leave out.
+    let baseline = Mutex<JournalStats?>(nil)
 
     init(
         simulator: ThingSpaceSimulator, gateway: Gateway, kafka: KafkaMockCluster, duration: Double, rate: Double, failureRate: Double,
@@ -202,6 +205,11 @@ final class DemoDriver: Service {
             ))
         }
         print("  callbacks: http://127.0.0.1:\(ingress.port)/callbacks/thingspace/{account}   admin: http://\(admin)/status")
+        let before = try await gateway.journal.stats()
+        baseline.withLock { $0 = before }
+        if before.events > 0 {
+            print("  the data folder holds \(before.events) events from earlier runs; the counts below are this run's")
+        }
         let started = ContinuousClock.now
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.sendTraffic(started: started) }
@@ -337,14 +345,23 @@ final class DemoDriver: Service {
     private func counters() async -> Counters {
         let upstream = simulator.stats().accounts.values
         let journal = (try? await gateway.journal.stats())
+        let before = baseline.withLock { $0 }
+        // This run's share of a count: what the journal has now less what it had before the run.
+        func since(_ now: [String: Int]?, _ then: [String: Int]?) -> [String: Int] {
+            (now ?? [:]).reduce(into: [:]) { result, entry in
+                let count = entry.value - (then?[entry.key] ?? 0)
+                if count != 0 { result[entry.key] = count }
+            }
+        }
         return Counters(
             sent: upstream.reduce(0) { $0 + $1.sent },
-            receivedCallback: journal?.eventsByChannel["callback"] ?? 0,
-            receivedPoll: journal?.eventsByChannel["poll"] ?? 0,
-            journaled: journal?.events ?? 0,
-            delivered: journal?.deliveredBySink ?? [:],
-            deadLettered: journal?.deadBySink.values.reduce(0, +) ?? 0,
-            quarantined: journal?.quarantined ?? 0,
+            receivedCallback: (journal?.eventsByChannel["callback"] ?? 0) - (before?.eventsByChannel["callback"] ?? 0),
+            receivedPoll: (journal?.eventsByChannel["poll"] ?? 0) - (before?.eventsByChannel["poll"] ?? 0),
+            journaled: (journal?.events ?? 0) - (before?.events ?? 0),
+            delivered: since(journal?.deliveredBySink, before?.deliveredBySink),
+            deadLettered: since(journal?.deadBySink, before?.deadBySink).values.reduce(0, +),
+            quarantined: (journal?.quarantined ?? 0) - (before?.quarantined ?? 0),
+            // Absolute: whatever is pending, from this run or an earlier one, is still to deliver.
             pending: journal?.pendingBySink.values.reduce(0, +) ?? 0,
             queuedUpstream: upstream.reduce(0) { $0 + $1.queued }
         )
