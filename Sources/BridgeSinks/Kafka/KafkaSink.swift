@@ -119,15 +119,29 @@ public final class KafkaSink: SinkHealthReporting {
 
     /// The topic an item goes to: the route destination's `topic` when it gave one, else the sink's.
     public func topic(for item: SinkItem) -> String {
-        Template.render(item.options.topic ?? config.topic, ["account": item.event.data.account, "sink": name, "route": item.route], clean: Self.topicSafe)
+        Template.render(item.options.topic ?? config.topic, clean: Self.topicSafe) { placeholder in
+            switch placeholder {
+            case "account": item.event.data.account
+            case "sink": name
+            case "route": item.route
+            default: nil
+            }
+        }
     }
 
     /// The record key for an item (`nil` when the template renders empty): the route
     /// destination's `key` when it gave one, else the sink's.
     public func key(for item: SinkItem) -> String? {
-        let key = Template.render(item.options.key ?? config.key, [
-            "device": item.event.subject, "account": item.event.data.account, "sink": name, "route": item.route, "id": item.event.id,
-        ])
+        let key = Template.render(item.options.key ?? config.key) { placeholder in
+            switch placeholder {
+            case "device": item.event.subject
+            case "account": item.event.data.account
+            case "sink": name
+            case "route": item.route
+            case "id": item.event.id
+            default: nil
+            }
+        }
         return key.isEmpty ? nil : key
     }
 

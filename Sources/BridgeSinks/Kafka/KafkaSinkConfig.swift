@@ -201,15 +201,21 @@ struct Template {
         }
     }
 
-    /// Replaces each `{name}` with `values[name]` (each value passed through `clean`).
-    static func render(_ template: String, _ values: [String: String], clean: (String) -> String = { $0 }) -> String {
-        guard template.contains("{") else { return template }
+    /// Replaces each `{name}` with `value(name)` (each value passed through `clean`; an unknown
+    /// name with nothing). Called for every record: no dictionary of values is built, and a
+    /// template that is exactly one placeholder (`{device}`, the default key) is one lookup.
+    static func render(_ template: String, clean: (String) -> String = { $0 }, value: (Substring) -> String?) -> String {
+        let utf8 = template.utf8
+        guard let first = utf8.firstIndex(of: UInt8(ascii: "{")) else { return template }
+        if first == utf8.startIndex, utf8.last == UInt8(ascii: "}"), utf8.dropFirst().firstIndex(of: UInt8(ascii: "{")) == nil,
+           utf8.firstIndex(of: UInt8(ascii: "}")) == utf8.index(before: utf8.endIndex) {
+            return value(template.dropFirst().dropLast()).map(clean) ?? ""
+        }
         var result = ""
         var rest = Substring(template)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
             result += rest[..<open]
-            let name = String(rest[rest.index(after: open)..<close])
-            result += values[name].map(clean) ?? ""
+            result += value(rest[rest.index(after: open)..<close]).map(clean) ?? ""
             rest = rest[rest.index(after: close)...]
         }
         return result + rest
