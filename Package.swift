@@ -217,6 +217,7 @@ let package = Package(
             name: "BridgeSinksTests",
             dependencies: [
                 "BridgeSinks", "BridgeCore", "RdKafka", "TestSupport", "WebhookTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
