@@ -28,7 +28,6 @@ import BridgeCore
 import BridgeGateway
 import BridgeSinks
 import Foundation
-import GRDB
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -188,16 +188,21 @@ struct Row {
     var bodyBytes: Int
 }
 
-func run(endpoints: Int) async throws -> Row {
-    let group = "bench\(endpoints)"
-    let runFolder = folder.appendingPathComponent(group)
-    let journal = try SQLiteJournal(path: runFolder.appendingPathComponent("journal.sqlite").path)
-    let config = WebhookSinkConfig(
+/// A group of `endpoints` endpoints on the benchmark's nginx, each with its own secret.
+func groupConfig(endpoints: Int) -> WebhookSinkConfig {
+    WebhookSinkConfig(
         endpoints: (0..<endpoints).map { n in
             WebhookEndpointConfig(name: "e\(n)", url: URL(string: "http://127.0.0.1:\(port)/hooks/e\(n)")!, secrets: [WebhookSecret(WebhookSecret.random())!])
         },
         concurrency: concurrency, timeout: .seconds(10)
     )
+}
+
+func run(endpoints: Int) async throws -> Row {
+    let group = "bench\(endpoints)"
+    let runFolder = folder.appendingPathComponent(group)
+    let journal = try SQLiteJournal(path: runFolder.appendingPathComponent("journal.sqlite").path)
+    let config = groupConfig(endpoints: endpoints)
     let sinks = try config.makeEndpointSinks(group: group, journal: journal, logger: quiet)
     let events = deliveries / endpoints
     let received = Date()
@@ -241,12 +246,7 @@ func run(endpoints: Int) async throws -> Row {
 /// prebuilt batches one after another, all endpoints at once. Shows what the outbox costs.
 func runSinkOnly(endpoints: Int) async throws -> Row {
     let group = "sinkonly\(endpoints)"
-    let config = WebhookSinkConfig(
-        endpoints: (0..<endpoints).map { n in
-            WebhookEndpointConfig(name: "e\(n)", url: URL(string: "http://127.0.0.1:\(port)/hooks/e\(n)")!, secrets: [WebhookSecret(WebhookSecret.random())!])
-        },
-        concurrency: concurrency, timeout: .seconds(10)
-    )
+    let config = groupConfig(endpoints: endpoints)
     let sinks = try config.makeEndpointSinks(group: group, journal: nil, logger: quiet)
     let events = deliveries / endpoints
     let received = Date()

@@ -25,6 +25,14 @@ struct Routes: AsyncParsableCommand {
         }
     }
 
+    /// The main config, the routes folder (the argument, else the config's `routesDir`) and its
+    /// routes, loaded as ``load(_:folder:)`` does: what every routes subcommand starts with.
+    static func load(_ options: ConfigOptions, directory: String?) throws -> (GatewayConfig, URL, RouteSet) {
+        let config = try options.load()
+        let folder = directory.map { URL(fileURLWithPath: $0) } ?? config.routesDirectory
+        return (config, folder, try load(config, folder: folder))
+    }
+
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate the route files against the main config's sinks; print every error, exit 1 if any."
@@ -36,9 +44,7 @@ struct Routes: AsyncParsableCommand {
         var directory: String?
 
         func run() async throws {
-            let config = try options.load()
-            let folder = directory.map { URL(fileURLWithPath: $0) } ?? config.routesDirectory
-            let routes = try Routes.load(config, folder: folder)
+            let (_, folder, routes) = try Routes.load(options, directory: directory)
             print("ok: \(routes.routes.count) route(s) in \(folder.path), version \(routes.version), unmatched: \(routes.unmatched)")
             for route in routes.routes {
                 print("  \(route.name.value)  (\(route.name.location.map(\.description) ?? route.file)) → \(route.to.map(\.sink.value).joined(separator: ", "))\(route.stop ? "  [stop]" : "")")
@@ -61,9 +67,7 @@ struct Routes: AsyncParsableCommand {
         var directory: String?
 
         func run() async throws {
-            let config = try options.load()
-            let folder = directory.map { URL(fileURLWithPath: $0) } ?? config.routesDirectory
-            let routes = try Routes.load(config, folder: folder)
+            let (config, folder, routes) = try Routes.load(options, directory: directory)
             let report = try RouteTestRunner.runFolder(folder: folder, routes: routes, sinkDefaults: config.sinkDefaults)
             print(report.text)
             if !report.succeeded { throw ExitCode(1) }
@@ -88,9 +92,7 @@ struct Routes: AsyncParsableCommand {
         var directory: String?
 
         func run() async throws {
-            let config = try options.load()
-            let folder = directory.map { URL(fileURLWithPath: $0) } ?? config.routesDirectory
-            let routes = try Routes.load(config, folder: folder)
+            let (_, folder, routes) = try Routes.load(options, directory: directory)
             let data: Data
             do {
                 data = event == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: event))

@@ -200,7 +200,8 @@ struct StreamAssigner {
     /// Adds the stream items' count to each sink's `routed`, in the same transaction.
     func recordRouted(_ db: Database) throws {
         for (sink, count) in routed {
-            try db.execute(sql: "UPDATE delivery_streams SET routed = routed + ? WHERE sink = ?", arguments: [count, sink])
+            // Cached: this runs in every ingest commit.
+            try db.cachedStatement(sql: "UPDATE delivery_streams SET routed = routed + ? WHERE sink = ?").execute(arguments: [count, sink])
         }
     }
 
@@ -254,7 +255,7 @@ extension SQLiteJournal {
             }
         }
         if events < limit {
-            last = max(last, try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM events") ?? 0)
+            last = max(last, try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM events")) ?? 0)
         }
         return (items, last)
     }

@@ -184,8 +184,10 @@ public final class SQLiteJournal: Sendable {
             }
             // A sink that keeps per-device order reads rows only: what its stream still holds
             // (it kept no order when those events were stored) becomes rows first.
-            try pool.read { db in try streamCatalog.load(db) }
-            let streamed = try pool.read { db in try Self.streamPending(db) }
+            let streamed = try pool.read { [streamCatalog] db in
+                try streamCatalog.load(db)
+                return try Self.streamPending(db)
+            }
             for sink in orderedSinks where streamed[sink] != nil {
                 try materializeStream(sink: sink)
             }
@@ -507,7 +509,9 @@ public final class SQLiteJournal: Sendable {
                 }
                 var range: StreamRange?
                 if due.count < limit,
-                   let stream = try Row.fetchOne(db, sql: "SELECT bit, cursor, claimed_through FROM delivery_streams WHERE sink = ?", arguments: [sink]) {
+                   let stream = try Row.fetchOne(
+                       db.cachedStatement(sql: "SELECT bit, cursor, claimed_through FROM delivery_streams WHERE sink = ?"), arguments: [sink]
+                   ) {
                     let saved: Int64 = stream[1]
                     let start = max(self.streamCatalog.settledThrough(sink, cursor: saved), after.streamSequence ?? saved)
                     var (items, through) = try self.readStream(
@@ -616,7 +620,7 @@ public final class SQLiteJournal: Sendable {
                 try self.markFailed(db, failures)
                 guard let range else { return }
                 for id in range.deferred { _ = try self.claim(db, streamID: id) }
-                let cursor = try Int64.fetchOne(db, sql: "SELECT cursor FROM delivery_streams WHERE sink = ?", arguments: [sink]) ?? 0
+                let cursor = try Int64.fetchOne(db.cachedStatement(sql: "SELECT cursor FROM delivery_streams WHERE sink = ?"), arguments: [sink]) ?? 0
                 guard range.after <= catalog.settledThrough(sink, cursor: cursor) else {
                     throw JournalError.writeFailed("stream of \(sink): a batch after \(range.after) cannot be settled while only \(cursor) is")
                 }
