@@ -167,6 +167,10 @@ let package = Package(
             name: "WebhookBenchmark",
             dependencies: [
                 "BridgeCore", "BridgeSinks", "ThingSpace",
+                // The reference row: the same requests from AsyncHTTPClient alone.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 // Collects the sink's request-duration timer for the latency percentiles.

@@ -21,12 +21,15 @@
 // Env: BENCH_ENDPOINTS (default 1,8,32), BENCH_BATCH (the dispatchers' batch size, default 256),
 // BENCH_NGINX (the nginx binary; default: found in /usr/sbin). Needs nginx (apt-get install -y nginx).
 
+import AsyncHTTPClient
 import BridgeCore
 import BridgeSinks
 import Foundation
 import Logging
 import Metrics
 import MetricsTestKit
+import NIOCore
+import NIOHTTP1
 import Synchronization
 import ThingSpace
 
@@ -283,6 +286,58 @@ func runSinkOnly(endpoints: Int) async throws -> Row {
     return Row(endpoints: endpoints, deliveries: events * endpoints, seconds: elapsed, failed: failed, latencies: latencies, bodyBytes: items.first?.eventJSON.count ?? 0)
 }
 
+/// The client alone: the same number of requests with the same body size, from one
+/// AsyncHTTPClient configured as the sink's, `concurrency` requests in flight per endpoint
+/// path, unsigned, no journal, no sink. What the HTTP client itself allows on this machine.
+func runBareClient(endpoints: Int, bodyBytes: Int) async throws -> Row {
+    var configuration = HTTPClient.Configuration()
+    configuration.redirectConfiguration = .disallow
+    configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, endpoints * concurrency))
+    configuration.decompression = .disabled
+    configuration.tracing.tracer = nil
+    let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: max(1, bodyBytes))
+    let perWorker = deliveries / (endpoints * concurrency)
+    let start = ContinuousClock.now
+    let (failed, latencies) = await withTaskGroup(of: (Int, [Double]).self) { group in
+        for endpoint in 0..<endpoints {
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var failed = 0
+                    var latencies: [Double] = []
+                    latencies.reserveCapacity(perWorker)
+                    for _ in 0..<perWorker {
+                        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/hooks/e\(endpoint)")
+                        request.method = .POST
+                        request.headers.add(name: "content-type", value: "application/cloudevents+json")
+                        request.body = .bytes(body)
+                        let sent = ContinuousClock.now
+                        do {
+                            let response = try await client.execute(request, timeout: .seconds(10))
+                            for try await _ in response.body {}
+                            if response.status.code != 200 { failed += 1 }
+                        } catch {
+                            failed += 1
+                        }
+                        latencies.append(seconds(ContinuousClock.now - sent) * 1000)
+                    }
+                    return (failed, latencies)
+                }
+            }
+        }
+        var failed = 0
+        var latencies: [Double] = []
+        for await (f, l) in group {
+            failed += f
+            latencies += l
+        }
+        return (failed, latencies)
+    }
+    let elapsed = seconds(ContinuousClock.now - start)
+    try await client.shutdown()
+    return Row(endpoints: endpoints, deliveries: perWorker * endpoints * concurrency, seconds: elapsed, failed: failed, latencies: latencies.sorted(), bodyBytes: bodyBytes)
+}
+
 // MARK: - wrk reference
 
 func wrkReference(connections: Int, bodyBytes: Int) -> Double? {
@@ -319,6 +374,11 @@ for endpoints in endpointCounts {
 if ProcessInfo.processInfo.environment["BENCH_SINK_ONLY"] != "0" {
     for endpoints in endpointCounts {
         rows.append(("sinks alone (no journal)", try await runSinkOnly(endpoints: endpoints)))
+    }
+}
+if ProcessInfo.processInfo.environment["BENCH_BARE_CLIENT"] != "0", let bodyBytes = rows.first?.1.bodyBytes {
+    for endpoints in endpointCounts {
+        rows.append(("AsyncHTTPClient alone, unsigned (reference)", try await runBareClient(endpoints: endpoints, bodyBytes: bodyBytes)))
     }
 }
 print("| path | endpoints | deliveries | seconds | signed deliveries/s | failed | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |")

@@ -35,6 +35,9 @@ final class WebhookClient: Sendable {
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
         configuration.httpVersion = .automatic
         configuration.decompression = .disabled
+        // The gateway bootstraps no tracer; with the default (a no-op tracer) the client still
+        // builds a span's attributes for every request.
+        configuration.tracing.tracer = nil
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         self.users = Mutex(users)
     }

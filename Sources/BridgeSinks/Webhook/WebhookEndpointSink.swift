@@ -30,6 +30,8 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
     /// The endpoint's name within its group.
     public let endpointName: String
     let url: URL
+    /// `url` as the client takes it (made once, not per request).
+    private let urlString: String
     let signer: WebhookSigner
     let timeout: Duration
     let concurrency: Int
@@ -84,6 +86,7 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
         name = "\(group)/\(endpoint.name)"
         endpointName = endpoint.name
         url = endpoint.url
+        urlString = endpoint.url.absoluteString
         signer = WebhookSigner(secrets: endpoint.secrets)
         timeout = endpoint.timeout ?? config.timeout
         concurrency = endpoint.concurrency ?? config.concurrency
@@ -176,27 +179,32 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
 
     public func deliver(_ batch: [SinkItem]) async -> [DeliveryOutcome] {
         guard !batch.isEmpty else { return [] }
-        var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
-        let limit = concurrency
-        await withTaskGroup(of: (Int, DeliveryOutcome).self) { group in
-            var next = 0
-            var running = 0
-            // Starts the next request, unless the breaker has opened meanwhile.
-            func startNext() -> Bool {
-                guard next < batch.count, !Task.isCancelled else { return false }
+        // `concurrency` workers (not a task per request), each taking the batch's next item
+        // until none is left or the breaker has opened meanwhile.
+        let next = Mutex(0)
+        let claim: @Sendable () -> Int? = { [self] in
+            next.withLock { next -> Int? in
+                guard next < batch.count, !Task.isCancelled else { return nil }
                 let started = next
                 let at = now()
-                guard breaker.withLock({ $0.allowsRequest(at: at, alreadyStarted: started) }) else { return false }
+                guard breaker.withLock({ $0.allowsRequest(at: at, alreadyStarted: started) }) else { return nil }
                 next += 1
-                let item = batch[started]
-                group.addTask { (started, await self.send(item)) }
-                return true
+                return started
             }
-            while running < limit, startNext() { running += 1 }
-            for await (index, outcome) in group {
-                outcomes[index] = outcome
-                running -= 1
-                while running < limit, startNext() { running += 1 }
+        }
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
+        await withTaskGroup(of: [(Int, DeliveryOutcome)].self) { group in
+            for _ in 0..<min(concurrency, batch.count) {
+                group.addTask {
+                    var done: [(Int, DeliveryOutcome)] = []
+                    while let index = claim() {
+                        done.append((index, await self.send(batch[index])))
+                    }
+                    return done
+                }
+            }
+            for await done in group {
+                for (index, outcome) in done { outcomes[index] = outcome }
             }
         }
         let (reason, retryAfter) = breaker.withLock { $0.holdReason(at: now()) }
@@ -209,7 +217,7 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
         let id = WebhookSigner.messageID(eventID: item.event.id, route: item.route, sink: name)
         // The signature's timestamp is the wall clock's (receivers check it against theirs).
         let timestamp = Int64(Date().timeIntervalSince1970)
-        var request = HTTPClientRequest(url: url.absoluteString)
+        var request = HTTPClientRequest(url: urlString)
         request.method = .POST
         request.headers = fixedHeaders
         request.headers.add(name: "webhook-id", value: id)
@@ -282,7 +290,8 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
         }
         metrics.duration.recordNanoseconds(Int64((ContinuousClock.now - started).seconds * 1e9))
         let at = now()
-        let condition: EndpointState.Condition = breaker.withLock { breaker in
+        let (condition, changed): (EndpointState.Condition, Bool) = breaker.withLock { breaker in
+            let before = breaker.state.condition
             if gone {
                 breaker.endpointGone(at: at, reason: "HTTP 410 Gone")
             } else if let failure {
@@ -290,9 +299,9 @@ public final class WebhookEndpointSink: SinkAvailabilityReporting, SinkHealthRep
             } else {
                 breaker.requestSucceeded(at: at)
             }
-            return breaker.state.condition
+            return (breaker.state.condition, breaker.state.condition != before)
         }
-        metrics.breakerState.record(Self.gaugeValue(condition))
+        if changed { metrics.breakerState.record(Self.gaugeValue(condition)) }
         return outcome
     }
 
