@@ -21,7 +21,8 @@
 //    delivery report; the consumer's own fetch adds to the figure, never subtracts.
 //
 // Prints Markdown tables. Usage: KafkaBenchmark [events 100000] [rounds 3] [seconds 10] [rate 2000]
-// (seconds 0 skips the latency run). BENCH_LINGER_MS sets the sink's linger in the throughput run (default 5).
+// (seconds 0 skips the latency run). BENCH_LINGER_MS sets the sink's linger in the throughput run (default 5);
+// BENCH_CEILING_ONLY=1 runs only the ceiling row, BENCH_SINK_ONLY=1 only the default sink row (for profiles).
 
 import AsyncHTTPClient
 import BridgeCore
@@ -252,8 +253,10 @@ var keyBytes = 0
 var headerBytes = 0
 /// `BENCH_CEILING_ONLY=1`: only the ceiling row (for profiling the outbox).
 let ceilingOnly = ProcessInfo.processInfo.environment["BENCH_CEILING_ONLY"] == "1"
+/// `BENCH_SINK_ONLY=1`: only the default sink row, no kcat, no ceiling (for profiling the sink).
+let sinkOnly = ProcessInfo.processInfo.environment["BENCH_SINK_ONLY"] == "1"
 for round in 1...rounds {
-    for (index, (batchSize, inFlight)) in sinkSettings.enumerated() where !ceilingOnly {
+    for (index, (batchSize, inFlight)) in sinkSettings.enumerated() where !ceilingOnly && (!sinkOnly || index == sinkSettings.count - 1) {
         let folder = try temporaryFolder("sink")
         defer { try? FileManager.default.removeItem(at: folder) }
         let (journal, journaled) = try await journalWithEvents(events, folder: folder)
@@ -277,6 +280,7 @@ for round in 1...rounds {
         sinkRows[index].recordsInTopic = recordsIn(topic)
         try journal.close()
     }
+    if sinkOnly { continue }
     let folder = try temporaryFolder("ceiling")
     defer { try? FileManager.default.removeItem(at: folder) }
     let (journal, _) = try await journalWithEvents(events, folder: folder)

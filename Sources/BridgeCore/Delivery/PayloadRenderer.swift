@@ -100,7 +100,7 @@ public enum PayloadRenderer {
                 case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
                     depth -= 1
-                    if depth == 0 { return Data(bytes[start...index]) }
+                    if depth == 0 { return Data(UnsafeRawBufferPointer(rebasing: bytes[start...index])) }
                 default: break
                 }
             }

@@ -170,7 +170,7 @@ public final class KafkaSink: SinkHealthReporting {
             let payload = PayloadRenderer.render(item, sink: name)
             headers = [KafkaHeader(name: "content-type", string: payload.contentType)]
             if config.mode == .binary { headers = Self.attributeHeaders(event) + headers }
-            return KafkaProducerMessage(topic: topic(for: item), key: key(for: item).map { Data($0.utf8) }, value: payload.bytes, headers: headers)
+            return KafkaProducerMessage(topic: topic(for: item), key: key(for: item).map { Data(utf8Of: $0) }, value: payload.bytes, headers: headers)
         }
         switch config.mode {
         case .binary:
@@ -181,7 +181,7 @@ public final class KafkaSink: SinkHealthReporting {
             value = item.eventJSON
             headers = [KafkaHeader(name: "content-type", string: "application/cloudevents+json; charset=UTF-8")]
         }
-        return KafkaProducerMessage(topic: topic(for: item), key: key(for: item).map { Data($0.utf8) }, value: value, headers: headers)
+        return KafkaProducerMessage(topic: topic(for: item), key: key(for: item).map { Data(utf8Of: $0) }, value: value, headers: headers)
     }
 
     /// Kafka topic names allow `[a-zA-Z0-9._-]`; anything else in a placeholder's value becomes `_`.
