@@ -51,7 +51,10 @@ public struct BridgeEvent: Sendable, Codable, Equatable {
     }
 
     public static func decode(_ data: Data) throws -> BridgeEvent {
-        try BridgeEvent(json: JSONValue(parsing: data))
+        // Member by member, without a JSON tree; a document this does not take (wrong shape,
+        // bad JSON) is read again as a tree, for the precise error (or the same event).
+        if let event = data.withUnsafeBytes({ Self.read($0) }) { return event }
+        return try BridgeEvent(json: JSONValue(parsing: data))
     }
 
     /// Reads a structured-mode event as ``jsonData()`` writes it (the journal's `body`), with the

@@ -66,6 +66,11 @@ public enum JSONValue: Sendable, Equatable {
     /// An integer written as a JSON number (`12`, `12.0`, `1.2e1`); `nil` otherwise.
     public var int: Int? {
         guard case .number(let literal) = self else { return nil }
+        return Self.integer(literal)
+    }
+
+    /// A number literal (as ``number(_:)`` keeps it) as an integer, when it is one.
+    public static func integer(_ literal: String) -> Int? {
         if let value = Int(literal) { return value }
         guard let value = Double(literal), value.rounded() == value, abs(value) < 9.0e15 else { return nil }
         return Int(value)
@@ -106,7 +111,7 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 /// A recursive-descent parser over a byte buffer.
-private struct JSONParser {
+struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var index = 0
