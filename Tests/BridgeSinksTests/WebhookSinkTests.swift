@@ -228,6 +228,25 @@ enum WebhookFixture {
         await receiver.stop()
     }
 
+    /// A batch goes out with `concurrency` requests side by side, never more, until it is done.
+    @Test func aBatchKeepsConcurrencyRequestsInFlightAndNoMore() async throws {
+        let receiver = try await WebhookReceiver.start(secrets: [WebhookFixture.secret], behaviour: .slow(200, delay: .milliseconds(150)))
+        let sinks = try WebhookFixture.config([("a", receiver.url)], concurrency: 3)
+            .makeEndpointSinks(group: "hooks", journal: nil, logger: WebhookFixture.logger)
+        let sink = try #require(sinks.first)
+        let items = try SinkConformance.items(1...10, tag: "concurrency")
+        let started = ContinuousClock.now
+        let outcomes = await sink.deliver(items)
+        let elapsed = ContinuousClock.now - started
+        #expect(outcomes == Array(repeating: .delivered, count: 10))
+        #expect(receiver.peakWaiting == 3)
+        #expect(Set(receiver.acceptedEventIDs) == Set(items.map(\.event.id)))
+        // At three at a time, ten take four rounds of 150 ms.
+        #expect(elapsed >= .milliseconds(600))
+        await sink.close()
+        await receiver.stop()
+    }
+
     /// Each answer and what it becomes.
     @Test func answersBecomeOutcomes() async throws {
         let receiver = try await WebhookReceiver.start(secrets: [WebhookFixture.secret])

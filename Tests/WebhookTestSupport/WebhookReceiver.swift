@@ -18,6 +18,8 @@ public final class WebhookReceiver: Sendable {
         case status(Int, headers: [String: String] = [:], body: String = "")
         /// Read the request, never answer.
         case hang
+        /// Answer with this status once `delay` has passed (requests wait side by side).
+        case slow(Int, delay: Duration)
 
         public static let ok = Behaviour.status(200)
     }
@@ -49,6 +51,9 @@ public final class WebhookReceiver: Sendable {
     struct State {
         var behaviour: Behaviour
         var requests: [Request] = []
+        /// Requests read and not yet answered (``Behaviour/slow(_:delay:)``), and the most at once.
+        var waiting = 0
+        var peakWaiting = 0
         var children: [ObjectIdentifier: any Channel] = [:]
     }
 
@@ -91,6 +96,9 @@ public final class WebhookReceiver: Sendable {
 
     /// How the next requests are answered.
     public func setBehaviour(_ behaviour: Behaviour) { box.state.withLock { $0.behaviour = behaviour } }
+
+    /// The most `slow` requests this receiver held unanswered at one time.
+    public var peakWaiting: Int { box.state.withLock { $0.peakWaiting } }
 
     /// Every request received so far.
     public var requests: [Request] { box.state.withLock { $0.requests } }
@@ -138,7 +146,14 @@ final class ReceiverBox: Sendable {
         return state.withLock { state in
             let behaviour = state.behaviour
             var answered: Int?
-            if case .status(let code, _, _) = behaviour { answered = code }
+            switch behaviour {
+            case .status(let code, _, _): answered = code
+            case .slow(let code, _):
+                answered = code
+                state.waiting += 1
+                state.peakWaiting = max(state.peakWaiting, state.waiting)
+            case .hang: break
+            }
             state.requests.append(.init(path: path, headers: flat, body: body, answered: answered, signatureIsValid: valid))
             return behaviour
         }
@@ -165,15 +180,31 @@ final class ReceiverHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             let behaviour = box.received(path: head.uri, headers: head.headers, body: Data(body.readableBytesView))
-            guard case .status(let code, let extra, let text) = behaviour else { return }
-            var headers = HTTPHeaders()
-            for (name, value) in extra { headers.add(name: name, value: value) }
-            headers.add(name: "content-length", value: "\(text.utf8.count)")
-            if !head.isKeepAlive { headers.add(name: "connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .init(statusCode: code), headers: headers))), promise: nil)
-            if !text.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil) }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            if !head.isKeepAlive { context.close(mode: .output, promise: nil) }
+            switch behaviour {
+            case .hang:
+                return
+            case .status(let code, let extra, let text):
+                answer(head, code: code, headers: extra, text: text, context: context)
+            case .slow(let code, let delay):
+                let box = box
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.components.seconds) * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)) {
+                    box.state.withLock { $0.waiting -= 1 }
+                    let (handler, context) = loopBound.value
+                    handler.answer(head, code: code, headers: [:], text: "", context: context)
+                }
+            }
         }
+    }
+
+    private func answer(_ head: HTTPRequestHead, code: Int, headers extra: [String: String], text: String, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        headers.add(name: "content-length", value: "\(text.utf8.count)")
+        if !head.isKeepAlive { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .init(statusCode: code), headers: headers))), promise: nil)
+        if !text.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if !head.isKeepAlive { context.close(mode: .output, promise: nil) }
     }
 }
