@@ -80,7 +80,7 @@ struct Demo: AsyncParsableCommand {
         let gatewayConfig = try loadGatewayConfig(path: config, data: data, routes: nil, listen: listen, adminListen: adminListen)
         let logger = makeLogger(level: logLevel)
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(GatewayMetrics.factory(registry: registry))
 
         // The simulator serves every account of the config with the demo devices.
         let accounts = gatewayConfig.accounts.map { SimulatorConfig.Account(name: $0.name, devices: DemoTraffic.devices) }

@@ -95,7 +95,7 @@ struct Serve: AsyncParsableCommand {
         let config = try options.load(listen: listen, adminListen: adminListen)
         let logger = makeLogger(level: logLevel ?? options.environment["THINGBRIDGE_LOG_LEVEL"])
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(GatewayMetrics.factory(registry: registry))
         let gateway: Gateway
         do {
             gateway = try Gateway(config: config, logger: logger, metricsRegistry: registry)
