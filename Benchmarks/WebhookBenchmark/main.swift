@@ -12,7 +12,8 @@
 // the end of the answer), over every request of the run.
 //
 // Then the same deliveries handed straight to the sinks (no journal, no dispatcher), to show what
-// the outbox costs (BENCH_SINK_ONLY=0 skips it).
+// the outbox costs (BENCH_SINK_ONLY=0 skips it). Then the reference rows: the same number of
+// requests, same body size, from AsyncHTTPClient alone, unsigned (BENCH_BARE_CLIENT=0 skips them).
 //
 // Beside it, `wrk` (when installed) posts a body of the same size to the same nginx with as many
 // connections as the 8-endpoint run may open: what the receiver and loopback allow on this machine.

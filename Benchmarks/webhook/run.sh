@@ -4,7 +4,7 @@
 # stopped by the benchmark itself). Prints Markdown tables.
 #
 # Usage: Benchmarks/webhook/run.sh [deliveries 100000] [concurrency per endpoint 16]
-# Env:   BENCH_ENDPOINTS (default 1,8,32), BENCH_BATCH (default 256), BENCH_SINK_ONLY=0, SWIFT (default swift)
+# Env:   BENCH_ENDPOINTS (default 1,8,32), BENCH_BATCH (default 256), BENCH_SINK_ONLY=0, BENCH_BARE_CLIENT=0, SWIFT (default swift)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
