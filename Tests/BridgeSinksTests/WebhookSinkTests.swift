@@ -150,6 +150,38 @@ enum WebhookFixture {
         #expect(!signer.verify(signatureHeader: signature, id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_331, body: Data(#"{"test": 2432232314}"#.utf8)))
     }
 
+    /// One signer is shared by an endpoint's concurrent requests (its keyed HMACs are copied per
+    /// signature): signatures made side by side, in any order, are those of a fresh signer.
+    @Test func signaturesMadeSideBySideAreIndependent() async throws {
+        let secret = try #require(WebhookSecret(WebhookFixture.secret))
+        let second = try #require(WebhookSecret(WebhookSecret.random()))
+        let shared = WebhookSigner(secrets: [secret, second])
+        let reference = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        let signed = await withTaskGroup(of: [(Int, String)].self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    (0..<50).map { n in
+                        let index = worker * 50 + n
+                        if index % 7 == 0 {
+                            return (-1, shared.signature(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330, body: Data(#"{"test": 2432232314}"#.utf8)))
+                        }
+                        return (index, shared.signature(id: "msg_\(index)", timestamp: Int64(index), body: Data("{\"n\":\(index)}".utf8)))
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(signed.count == 400)
+        for (index, signature) in signed {
+            if index < 0 {
+                #expect(signature.split(separator: " ").first.map(String.init) == reference)
+            } else {
+                let fresh = WebhookSigner(secrets: [secret, second])
+                #expect(signature == fresh.signature(id: "msg_\(index)", timestamp: Int64(index), body: Data("{\"n\":\(index)}".utf8)))
+            }
+        }
+    }
+
     @Test func duringRotationEverySecretSignsAndEitherVerifies() throws {
         let old = WebhookFixture.secret, new = WebhookSecret.random()
         let both = WebhookSigner(secrets: [try #require(WebhookSecret(new)), try #require(WebhookSecret(old))])
