@@ -64,7 +64,7 @@ enum WebhookFixture {
                   concurrency: 4
                   headers: { X-Team: ops }
               headers: { X-Source: thingbridge }
-              breaker: { failureThreshold: 3, coolDown: 10s, disableAfter: 0s }
+              breaker: { failureThreshold: 3, coolDown: 10s, disableAfter: 0s, failureRate: 0.5, window: 2m, minimumRequests: 40 }
               retry: { base: 2s, maxAttempts: 5 }
               ordering: perDevice
             """)
@@ -76,7 +76,9 @@ enum WebhookFixture {
         #expect(config.endpoints[1].timeout == .seconds(2))
         #expect(config.endpoints[1].concurrency == 4)
         #expect(config.concurrency == 16 && config.timeout == .seconds(10) && config.connectTimeout == .seconds(5))
-        #expect(config.breaker == WebhookBreakerConfig(failureThreshold: 3, coolDown: .seconds(10), disableAfter: nil))
+        #expect(config.breaker == WebhookBreakerConfig(
+            failureThreshold: 3, coolDown: .seconds(10), disableAfter: nil, failureRate: 0.5, window: .seconds(120), minimumRequests: 40
+        ))
         #expect(config.refusePrivateAddresses == false && config.followRedirects == false)
         #expect(definition.retry.maxAttempts == 5)
         #expect(definition.ordering == .perDevice)
@@ -99,6 +101,9 @@ enum WebhookFixture {
         ("endpoints: [{ name: a, url: 'http://x/y', secret: '\(WebhookFixture.secret)', colour: red }]", "unknown key 'colour'"),
         ("endpoints: [{ name: a, url: 'http://x/y', secret: '\(WebhookFixture.secret)' }]\n  concurrency: 0", "concurrency must be"),
         ("endpoints: [{ name: a, url: 'http://x/y', secret: '\(WebhookFixture.secret)' }]\n  breaker: { failureThreshold: 0 }", "failureThreshold"),
+        ("endpoints: [{ name: a, url: 'http://x/y', secret: '\(WebhookFixture.secret)' }]\n  breaker: { failureRate: 50 }", "failureRate must be above 0 and at most 1"),
+        ("endpoints: [{ name: a, url: 'http://x/y', secret: '\(WebhookFixture.secret)' }]\n  breaker: { failureRate: 0.5, window: 0s }", "window must be"),
+        ("endpoints: [{ name: a, url: 'http://x/y', secret: '\(WebhookFixture.secret)' }]\n  breaker: { failureRate: 0.5, minimumRequests: 0 }", "minimumRequests"),
         ("endpoints: [{ name: a, url: 'http://x/y', secret: '\(WebhookFixture.secret)' }]\n  tls: { certificateFile: /x.pem }", "privateKeyFile"),
     ])
     func badGroupsAreRefusedWithTheReason(body: String, message: String) {
@@ -447,6 +452,70 @@ enum WebhookFixture {
         #expect(await sink.deliver(Array(items[4...9])) == Array(repeating: .delivered, count: 6))
         await sink.close()
         await receiver.stop()
+    }
+
+    /// An endpoint that fails every other request never fails `failureThreshold` times in a row;
+    /// with `failureRate` its breaker opens once enough answers show the share.
+    @Test func aFlappingEndpointOpensOnTheFailureRate() async throws {
+        let clock = ManualClock()
+        let receiver = try await WebhookReceiver.start(secrets: [WebhookFixture.secret])
+        let byRate = try WebhookFixture.sink("rate", to: receiver, breaker: Self.halfOfTenInAMinute(inARow: 3), clock: clock)
+        let inARow = try WebhookFixture.sink("row", to: receiver, breaker: WebhookBreakerConfig(failureThreshold: 3), clock: clock)
+        let items = try SinkConformance.items(1...12, tag: "flapping")
+        // Answers 500, 200, 500, 200, …: after ten answers (five failed) neither has opened, the
+        // rate because it judges on a failure only, and on ten answers at the fewest.
+        await Self.deliverFlapping(items.prefix(10), to: [byRate, inARow], receiver: receiver, clock: clock, step: 1)
+        #expect(byRate.state.condition == .closed && inARow.state.condition == .closed)
+        // The eleventh answer, a failure: six of eleven within the minute.
+        receiver.setBehaviour(.status(500))
+        _ = await byRate.deliver([items[10]])
+        _ = await inARow.deliver([items[10]])
+        #expect(byRate.state.condition == .open)
+        #expect(byRate.state.reason?.contains("6 of the last 11 requests failed within 60 s") == true, "\(byRate.state.reason ?? "")")
+        #expect(inARow.state.condition == .closed, "one failure in a row is not three")
+        #expect(await byRate.availability() == .unavailable)
+        // After the cool-down a successful probe closes it, with the window started over: one
+        // more failure does not open it again.
+        clock.advance(30)
+        receiver.setBehaviour(.ok)
+        #expect(await byRate.deliver([items[10]]) == [.delivered])
+        #expect(byRate.state.condition == .closed)
+        receiver.setBehaviour(.status(500))
+        _ = await byRate.deliver([items[11]])
+        #expect(byRate.state.condition == .closed)
+        await byRate.close()
+        await inARow.close()
+        await receiver.stop()
+    }
+
+    /// Failures further apart than the window never add up to the rate.
+    @Test func failuresOutsideTheWindowDoNotCount() async throws {
+        let clock = ManualClock()
+        let receiver = try await WebhookReceiver.start(secrets: [WebhookFixture.secret])
+        let items = try SinkConformance.items(1...30, tag: "spread")
+        let sink = try WebhookFixture.sink("rate", to: receiver, breaker: Self.halfOfTenInAMinute(inARow: 100), clock: clock)
+        // One answer every 10 s, every other one failing: at most six within any minute.
+        await Self.deliverFlapping(items[...], to: [sink], receiver: receiver, clock: clock, step: 10)
+        #expect(sink.state.condition == .closed)
+        await sink.close()
+        await receiver.stop()
+    }
+
+    /// Opens on half of at least ten answers within a minute, or on `inARow` failures in a row.
+    static func halfOfTenInAMinute(inARow: Int) -> WebhookBreakerConfig {
+        WebhookBreakerConfig(failureThreshold: inARow, failureRate: 0.5, window: .seconds(60), minimumRequests: 10)
+    }
+
+    /// Hands each item alone to each sink, the receiver answering 500 and 200 in turn (from
+    /// 500), the clock moving `step` seconds after each item.
+    static func deliverFlapping(
+        _ items: ArraySlice<SinkItem>, to sinks: [WebhookEndpointSink], receiver: WebhookReceiver, clock: ManualClock, step: Double
+    ) async {
+        for (n, item) in items.enumerated() {
+            receiver.setBehaviour(n % 2 == 0 ? .status(500) : .ok)
+            for sink in sinks { _ = await sink.deliver([item]) }
+            clock.advance(step)
+        }
     }
 
     @Test func anEndpointFailingLongerThanDisableAfterIsDisabled() async throws {

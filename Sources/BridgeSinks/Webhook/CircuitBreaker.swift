@@ -9,7 +9,9 @@ import Foundation
 /// it in a `Mutex`, asks it before sending and tells it every answer; what it stores is an
 /// ``EndpointState`` (persisted by the sink after a batch that changed it).
 ///
-/// - closed: requests flow. `failureThreshold` failed requests in a row open it.
+/// - closed: requests flow. `failureThreshold` failed requests in a row open it; so does, when
+///   `failureRate` is set, that share of failures among at least `minimumRequests` answers over
+///   the last `window` (counted in memory: after a restart the window starts empty).
 /// - open: no requests until `openUntil`; then exactly one (the probe, `.limited(1)` to the
 ///   dispatcher). The probe's success closes it; its failure opens it for another cool-down.
 /// - disabled: no requests until an operator enables it. Reached by a 410 Gone, or by failing
@@ -23,10 +25,13 @@ struct CircuitBreaker: Sendable {
     private(set) var state: EndpointState
     /// Bumped on every change of `state`, so the sink persists only when something changed.
     private(set) var version = 0
+    /// Answers over the last `window`, for `failureRate` (unused when it is off).
+    private var recent: AnswerWindow
 
     init(config: WebhookBreakerConfig, state: EndpointState) {
         self.config = config
         self.state = state
+        recent = AnswerWindow(span: config.window)
     }
 
     /// What the dispatcher may hand over now.
@@ -65,6 +70,11 @@ struct CircuitBreaker: Sendable {
 
     mutating func requestSucceeded(at now: Date) {
         guard state.condition != .disabled else { return }
+        if config.failureRate != nil {
+            // A successful probe closes the breaker: the failures before it are forgotten here too.
+            if state.condition == .open { recent.reset() }
+            recent.record(failed: false, at: now)
+        }
         guard state.condition != .closed || state.consecutiveFailures != 0 || state.failingSince != nil else { return }
         change(at: now) { state in
             state.condition = .closed
@@ -78,6 +88,15 @@ struct CircuitBreaker: Sendable {
     mutating func requestFailed(at now: Date, reason: String) {
         guard state.condition != .disabled else { return }
         let config = config
+        var rateReason: String?
+        if let rate = config.failureRate {
+            recent.record(failed: true, at: now)
+            let (answers, failures) = recent.counts(at: now)
+            if answers >= config.minimumRequests, Double(failures) >= rate * Double(answers) {
+                rateReason = "\(failures) of the last \(answers) requests failed within \(Int(config.window.seconds)) s: \(reason)"
+            }
+        }
+        let opened = state.condition == .open
         change(at: now) { state in
             state.consecutiveFailures += 1
             let since = state.failingSince ?? now
@@ -86,13 +105,16 @@ struct CircuitBreaker: Sendable {
                 state.condition = .disabled
                 state.openUntil = nil
                 state.reason = "failing since \(Timestamps.format(since)): \(reason)"
-            } else if state.condition == .open || state.consecutiveFailures >= config.failureThreshold {
-                // A failed probe (or the threshold reached): another cool-down.
+            } else if state.condition == .open || state.consecutiveFailures >= config.failureThreshold || rateReason != nil {
+                // A failed probe (or the threshold or the failure rate reached): another cool-down.
                 state.condition = .open
                 state.openUntil = now.addingTimeInterval(config.coolDown.seconds)
-                state.reason = reason
+                state.reason = state.consecutiveFailures >= config.failureThreshold ? reason : rateReason ?? reason
             }
         }
+        // The rate starts over once the breaker opens: the answers before the cool-down do not
+        // judge the endpoint after its probe.
+        if !opened, state.condition == .open { recent.reset() }
     }
 
     /// The endpoint answered 410 Gone: it asks not to be called again.
@@ -120,6 +142,49 @@ struct CircuitBreaker: Sendable {
             state = next
             version += 1
         }
+    }
+}
+
+/// Answers and failures over a sliding span, in ten slots of a tenth of it each.
+struct AnswerWindow: Sendable {
+    private struct Slot: Sendable {
+        var epoch = Int64.min
+        var answers = 0
+        var failures = 0
+    }
+
+    private let slotSeconds: Double
+    private var slots = [Slot](repeating: Slot(), count: 10)
+
+    init(span: Duration) {
+        slotSeconds = max(span.seconds / 10, 0.001)
+    }
+
+    mutating func record(failed: Bool, at now: Date) {
+        let epoch = self.epoch(now)
+        let index = Int(epoch.magnitude % 10)
+        if slots[index].epoch != epoch { slots[index] = Slot(epoch: epoch) }
+        slots[index].answers += 1
+        if failed { slots[index].failures += 1 }
+    }
+
+    /// Answers and failures in the slot of `now` and the nine before it.
+    func counts(at now: Date) -> (answers: Int, failures: Int) {
+        let current = epoch(now)
+        var answers = 0, failures = 0
+        for slot in slots where slot.epoch > current - 10 && slot.epoch <= current {
+            answers += slot.answers
+            failures += slot.failures
+        }
+        return (answers, failures)
+    }
+
+    mutating func reset() {
+        slots = [Slot](repeating: Slot(), count: 10)
+    }
+
+    private func epoch(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 / slotSeconds).rounded(.down))
     }
 }
 

@@ -263,14 +263,29 @@ public struct WebhookBreakerConfig: Sendable, Decodable, Equatable {
     /// An endpoint still failing this long after its failures began is disabled until an
     /// operator enables it (`thingbridge endpoints enable`). `0` never disables. Default 24 h.
     public var disableAfter: Duration?
+    /// The second way to open: when, over the last ``window``, at least ``minimumRequests``
+    /// requests were answered and this share of them (0 < rate ≤ 1) failed. For an endpoint that
+    /// fails often but not in a row (a flapping backend behind a load balancer), which the
+    /// threshold alone never opens. Default nil: off.
+    public var failureRate: Double?
+    /// The span ``failureRate`` looks back over. Default 60 s.
+    public var window: Duration
+    /// The fewest requests in ``window`` on which ``failureRate`` judges. Default 20.
+    public var minimumRequests: Int
 
-    public init(failureThreshold: Int = 5, coolDown: Duration = .seconds(30), disableAfter: Duration? = .seconds(86400)) {
+    public init(
+        failureThreshold: Int = 5, coolDown: Duration = .seconds(30), disableAfter: Duration? = .seconds(86400),
+        failureRate: Double? = nil, window: Duration = .seconds(60), minimumRequests: Int = 20
+    ) {
         self.failureThreshold = failureThreshold
         self.coolDown = coolDown
         self.disableAfter = disableAfter
+        self.failureRate = failureRate
+        self.window = window
+        self.minimumRequests = minimumRequests
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case failureThreshold, coolDown, disableAfter }
+    enum CodingKeys: String, CodingKey, CaseIterable { case failureThreshold, coolDown, disableAfter, failureRate, window, minimumRequests }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -283,11 +298,23 @@ public struct WebhookBreakerConfig: Sendable, Decodable, Equatable {
         } else {
             disableAfter = defaults.disableAfter
         }
+        failureRate = try container.decodeIfPresent(Double.self, forKey: .failureRate)
+        window = try container.decodeIfPresent(ConfigDuration.self, forKey: .window)?.duration ?? defaults.window
+        minimumRequests = try container.decodeIfPresent(Int.self, forKey: .minimumRequests) ?? defaults.minimumRequests
         if failureThreshold < 1 {
             throw DecodingError.dataCorruptedError(forKey: .failureThreshold, in: container, debugDescription: "failureThreshold must be at least 1")
         }
         if coolDown < .milliseconds(1) {
             throw DecodingError.dataCorruptedError(forKey: .coolDown, in: container, debugDescription: "coolDown must be at least 1ms")
+        }
+        if let failureRate, !(failureRate > 0 && failureRate <= 1) {
+            throw DecodingError.dataCorruptedError(forKey: .failureRate, in: container, debugDescription: "failureRate must be above 0 and at most 1 (a share: 0.5 is half)")
+        }
+        if window < .seconds(1) {
+            throw DecodingError.dataCorruptedError(forKey: .window, in: container, debugDescription: "window must be at least 1s")
+        }
+        if minimumRequests < 1 {
+            throw DecodingError.dataCorruptedError(forKey: .minimumRequests, in: container, debugDescription: "minimumRequests must be at least 1")
         }
     }
 }
