@@ -15,6 +15,21 @@ import ThingSpace
         return EventNormalizer.normalize(message, account: "0000123456-00001", channel: .callback, receivedAt: Date())
     }
 
+    /// Runs `body` with a journal (and its file's path) in a temporary folder, closed after it.
+    static func withJournal(_ body: (SQLiteJournal, String) async throws -> Void) async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appending("journal.sqlite").path
+            let journal = try SQLiteJournal(path: path)
+            try await body(journal, path)
+            try journal.close()
+        }
+    }
+
+    /// Events `numbers`, each routed once to sink `s` (route `r`).
+    static func appendToS(_ journal: SQLiteJournal, _ numbers: ClosedRange<Int>) async throws {
+        _ = try await journal.append(numbers.map { JournalEntry(event: event($0), deliveries: [.init(route: "r", sink: "s")]) })
+    }
+
     static func rows(_ path: String, sink: String? = nil) async throws -> Int {
         try await DatabaseQueue(path: path).read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries WHERE ? IS NULL OR sink = ?", arguments: [sink, sink]) ?? -1
@@ -42,10 +57,10 @@ import ThingSpace
         try await withTemporaryDirectory { directory in
             let path = directory.appending("journal.sqlite").path
             let journal = try SQLiteJournal(path: path)
-            _ = try await journal.append((1...10).map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "s")]) })
+            try await Self.appendToS(journal, 1...10)
             let first = try await journal.readBatch(sink: "s", limit: 4)
             #expect(first.items.count == 4)
-            try await journal.settle(first, delivered: first.items.map(\.deliveryID), failures: [])
+            try await journal.settleAllDelivered(first)
             let stats = try await journal.stats()
             #expect(stats.pendingBySink["s"] == 6)
             #expect(stats.deliveredBySink["s"] == 4)
@@ -56,7 +71,7 @@ import ThingSpace
             let reopened = try SQLiteJournal(path: path)
             let again = try await reopened.readBatch(sink: "s", limit: 100)
             #expect(again.items.map(\.eventID) == (5...10).map { Self.event($0).id })
-            try await reopened.settle(again, delivered: again.items.map(\.deliveryID), failures: [])
+            try await reopened.settleAllDelivered(again)
             #expect(try await reopened.dueDeliveries(sink: "s", limit: 100).isEmpty)
             #expect(try await reopened.stats().deliveredBySink["s"] == 10)
             #expect(try await reopened.pendingBySink()["s"] == nil)
@@ -66,10 +81,8 @@ import ThingSpace
     }
 
     @Test func failedStreamItemsBecomeRowsThatKeepTheirScheduleAndHistory() async throws {
-        try await withTemporaryDirectory { directory in
-            let path = directory.appending("journal.sqlite").path
-            let journal = try SQLiteJournal(path: path)
-            _ = try await journal.append((1...3).map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "s")]) })
+        try await Self.withJournal { journal, path in
+            try await Self.appendToS(journal, 1...3)
             let batch = try await journal.readBatch(sink: "s", limit: 10)
             let ids = batch.items.map(\.deliveryID)
             try await journal.settle(batch, delivered: [ids[1]], failures: [
@@ -91,25 +104,22 @@ import ThingSpace
             // Replayed, the dead letter is a row due again.
             #expect(try await journal.replayDeadLetters(DeadLetterFilter()) == 1)
             #expect(try await journal.dueDeliveries(sink: "s", limit: 10).map(\.eventID) == [Self.event(3).id])
-            try journal.close()
         }
     }
 
     @Test func aBatchReadAfterAnUnsettledOneCannotMoveTheCursorPastIt() async throws {
-        try await withTemporaryDirectory { directory in
-            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
-            _ = try await journal.append((1...6).map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "s")]) })
+        try await Self.withJournal { journal, _ in
+            try await Self.appendToS(journal, 1...6)
             let first = try await journal.readBatch(sink: "s", limit: 3)
             let second = try await journal.readBatch(sink: "s", limit: 3, after: first.cursor)
             #expect(second.items.map(\.eventID) == (4...6).map { Self.event($0).id })
             await #expect(throws: JournalError.self) {
-                try await journal.settle(second, delivered: second.items.map(\.deliveryID), failures: [])
+                try await journal.settleAllDelivered(second)
             }
             #expect(try await journal.pendingBySink()["s"] == 6)
-            try await journal.settle(first, delivered: first.items.map(\.deliveryID), failures: [])
-            try await journal.settle(second, delivered: second.items.map(\.deliveryID), failures: [])
+            try await journal.settleAllDelivered(first)
+            try await journal.settleAllDelivered(second)
             #expect(try await journal.pendingBySink()["s"] == nil)
-            try journal.close()
         }
     }
 
@@ -117,18 +127,16 @@ import ThingSpace
     /// finds nothing and the current batch is then never settled (its recording failed), its
     /// items must still come again: the empty stretch lies after them.
     @Test func anEmptyReadAheadOfAnUnsettledBatchDoesNotSkipIt() async throws {
-        try await withTemporaryDirectory { directory in
-            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
-            _ = try await journal.append((1...3).map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "s")]) })
+        try await Self.withJournal { journal, _ in
+            try await Self.appendToS(journal, 1...3)
             let first = try await journal.readBatch(sink: "s", limit: 3)
             let ahead = try await journal.readBatch(sink: "s", limit: 3, after: first.cursor)
             #expect(ahead.items.isEmpty)
             try await journal.saveStreamPositions()  // must not move the cursor over `first` either
             let again = try await journal.readBatch(sink: "s", limit: 10)
             #expect(again.items.map(\.eventID) == (1...3).map { Self.event($0).id })
-            try await journal.settle(again, delivered: again.items.map(\.deliveryID), failures: [])
+            try await journal.settleAllDelivered(again)
             #expect(try await journal.pendingBySink()["s"] == nil)
-            try journal.close()
         }
     }
 
@@ -137,7 +145,7 @@ import ThingSpace
             let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
             _ = try await journal.append([JournalEntry(event: Self.event(0), deliveries: [.init(route: "r", sink: "rare")])])
             let rare = try await journal.readBatch(sink: "rare", limit: 10)
-            try await journal.settle(rare, delivered: rare.items.map(\.deliveryID), failures: [])
+            try await journal.settleAllDelivered(rare)
             _ = try await journal.append((1...50).map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "busy")]) })
             // Nothing for `rare` among the 50: read once, then skipped.
             let empty = try await journal.readBatch(sink: "rare", limit: 10)
@@ -148,7 +156,7 @@ import ThingSpace
             ])
             let next = try await journal.readBatch(sink: "rare", limit: 10)
             #expect(next.items.map(\.eventID) == [Self.event(51).id])
-            try await journal.settle(next, delivered: next.items.map(\.deliveryID), failures: [])
+            try await journal.settleAllDelivered(next)
             #expect(try await journal.dueDeliveries(sink: "busy", limit: 100).count == 51)
             // Read to the end and found empty: saved as the cursor, so a restart does not read it again.
             _ = try await journal.append((52...59).map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "busy")]) })
@@ -163,9 +171,7 @@ import ThingSpace
     }
 
     @Test func twoRoutesToOneSinkAreTwoDeliveriesWithTheirOwnOptions() async throws {
-        try await withTemporaryDirectory { directory in
-            let path = directory.appending("journal.sqlite").path
-            let journal = try SQLiteJournal(path: path)
+        try await Self.withJournal { journal, path in
             var alarms = DeliveryOptions.default
             alarms.topic = "alarms"
             _ = try await journal.append([JournalEntry(event: Self.event(1), deliveries: [
@@ -182,15 +188,12 @@ import ThingSpace
             #expect(retry.map(\.route) == ["alarms"])
             #expect(retry.first?.options.topic == "alarms")
             #expect(try await Self.rows(path) == 1)
-            try journal.close()
         }
     }
 
     @Test func itemsMarkedOneByOneGetRowsAndAreNotReadAgain() async throws {
-        try await withTemporaryDirectory { directory in
-            let path = directory.appending("journal.sqlite").path
-            let journal = try SQLiteJournal(path: path)
-            _ = try await journal.append((1...3).map { JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "s")]) })
+        try await Self.withJournal { journal, path in
+            try await Self.appendToS(journal, 1...3)
             let due = try await journal.dueDeliveries(sink: "s", limit: 10)
             try await journal.markDelivered([due[1].deliveryID])
             try await journal.markDelivered([due[1].deliveryID])  // twice: still one row
@@ -202,7 +205,6 @@ import ThingSpace
             // Delivered through its own row, ahead of the cursor: retention may take it (only it).
             #expect(try await journal.pruneDeliveredEvents(receivedBefore: Date().addingTimeInterval(60)) == 1)
             #expect(try await journal.dueDeliveries(sink: "s", limit: 10).map(\.eventID) == [Self.event(1).id, Self.event(3).id])
-            try journal.close()
         }
     }
 
@@ -225,26 +227,22 @@ import ThingSpace
     }
 
     @Test func retentionKeepsEventsAheadOfAnyCursor() async throws {
-        try await withTemporaryDirectory { directory in
-            let journal = try SQLiteJournal(path: directory.appending("journal.sqlite").path)
+        try await Self.withJournal { journal, _ in
             _ = try await journal.append((1...3).map {
                 JournalEntry(event: Self.event($0), deliveries: [.init(route: "r", sink: "a"), .init(route: "r", sink: "b")])
             })
             let a = try await journal.readBatch(sink: "a", limit: 10)
-            try await journal.settle(a, delivered: a.items.map(\.deliveryID), failures: [])
+            try await journal.settleAllDelivered(a)
             #expect(try await journal.pruneDeliveredEvents(receivedBefore: Date().addingTimeInterval(60)) == 0)
             let b = try await journal.readBatch(sink: "b", limit: 2)
-            try await journal.settle(b, delivered: b.items.map(\.deliveryID), failures: [])
+            try await journal.settleAllDelivered(b)
             #expect(try await journal.pruneDeliveredEvents(receivedBefore: Date().addingTimeInterval(60)) == 2)
             #expect(try await journal.dueDeliveries(sink: "b", limit: 10).map(\.eventID) == [Self.event(3).id])
-            try journal.close()
         }
     }
 
     @Test func beyond63SinksDeliveriesFallBackToRows() async throws {
-        try await withTemporaryDirectory { directory in
-            let path = directory.appending("journal.sqlite").path
-            let journal = try SQLiteJournal(path: path)
+        try await Self.withJournal { journal, path in
             let sinks = (0..<65).map { "sink-\($0)" }
             _ = try await journal.append([JournalEntry(event: Self.event(1), deliveries: sinks.map { .init(route: "r", sink: $0) })])
             #expect(try await Self.rows(path) == 2)
@@ -254,7 +252,13 @@ import ThingSpace
             for sink in sinks {
                 #expect(try await journal.dueDeliveries(sink: sink, limit: 10).map(\.eventID) == [Self.event(1).id])
             }
-            try journal.close()
         }
+    }
+}
+
+extension SQLiteJournal {
+    /// Settles a batch as the sink delivered every item of it.
+    fileprivate func settleAllDelivered(_ batch: OutboxBatch) async throws {
+        try await settle(batch, delivered: batch.items.map(\.deliveryID), failures: [])
     }
 }

@@ -53,6 +53,13 @@ import TestSupport
         var attempts: [Int64: Int] { state.withLock { $0.attempts } }
     }
 
+    /// The journal says `delivered` deliveries of `rec` were delivered and none is pending.
+    static func expectAllRecorded(_ journal: SQLiteJournal, delivered: Int, sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws {
+        let stats = try await journal.stats()
+        #expect(stats.deliveredBySink["rec"] == delivered, sourceLocation: sourceLocation)
+        #expect(stats.pendingBySink["rec", default: 0] == 0, sourceLocation: sourceLocation)
+    }
+
     static func fill(_ journal: SQLiteJournal, count: Int) async throws {
         let items = try SinkConformance.items(1...count, tag: "pipeline")
         for start in stride(from: 0, to: count, by: 500) {
@@ -77,9 +84,7 @@ import TestSupport
             #expect(sink.batches.count == 11)
             #expect(sink.maxInFlight == 1)
             // Every mark was written before the round ended.
-            let stats = try await journal.stats()
-            #expect(stats.deliveredBySink["rec"] == 1005)
-            #expect(stats.pendingBySink["rec", default: 0] == 0)
+            try await Self.expectAllRecorded(journal, delivered: 1005)
             try journal.close()
         }
     }
@@ -101,9 +106,7 @@ import TestSupport
             #expect(Set(handed).count == 1005)
             #expect(sink.maxInFlight > 1)
             #expect(sink.maxInFlight <= 3)
-            let stats = try await journal.stats()
-            #expect(stats.deliveredBySink["rec"] == 1005)
-            #expect(stats.pendingBySink["rec", default: 0] == 0)
+            try await Self.expectAllRecorded(journal, delivered: 1005)
             try journal.close()
         }
     }
@@ -129,15 +132,13 @@ import TestSupport
                 sink: sink, journal: journal, signal: DeliverySignal(), batchSize: 100, batchesInFlight: 3, logger: Logger(label: "t")
             )
             _ = await dispatcher.drainDue()
-            var stats = try await journal.stats()
+            let stats = try await journal.stats()
             #expect(stats.deliveredBySink["rec"] == 300)
             #expect(stats.pendingBySink["rec"] == 705)
             try await outside.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
             try outside.close()
             #expect(await dispatcher.drainDue() == .done)
-            stats = try await journal.stats()
-            #expect(stats.deliveredBySink["rec"] == 1005)
-            #expect(stats.pendingBySink["rec", default: 0] == 0)
+            try await Self.expectAllRecorded(journal, delivered: 1005)
             // Every event reached the sink; those of the unrecorded batches twice (at least once).
             #expect(Set(sink.attempts.keys) == Set((1...1005).map(Int64.init)))
             try journal.close()
@@ -159,7 +160,7 @@ import TestSupport
             // 100 failed once (ids 7, 14, … 700) and wait for their retry; the rest are delivered.
             // (A retry's full jitter can draw a zero wait: that one is due at once, and tried again
             // in the same round. Only failed ones may have been tried twice.)
-            var stats = try await journal.stats()
+            let stats = try await journal.stats()
             let retriedAtOnce = sink.attempts.filter { $0.value == 2 }.keys
             #expect(retriedAtOnce.allSatisfy { $0 % 7 == 0 })
             #expect(sink.attempts.values.allSatisfy { $0 <= 2 })
@@ -168,9 +169,7 @@ import TestSupport
 
             clock.advance(2)
             #expect(await dispatcher.drainDue() == .done)
-            stats = try await journal.stats()
-            #expect(stats.deliveredBySink["rec"] == 700)
-            #expect(stats.pendingBySink["rec", default: 0] == 0)
+            try await Self.expectAllRecorded(journal, delivered: 700)
             // Failed ones twice, all others once: nothing handed over again after its success.
             let attempts = sink.attempts
             #expect(attempts.count == 700)

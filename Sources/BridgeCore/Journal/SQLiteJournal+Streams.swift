@@ -81,6 +81,12 @@ final class StreamCatalog: Sendable {
         /// (a read ahead of a batch not yet settled proves nothing about that batch). Never
         /// written to disk as such: the cursor is moved over it when convenient.
         var empty: [String: (from: Int64, through: Int64)] = [:]
+
+        /// Knows `destination` by `id` from now on (both ways).
+        mutating func intern(_ id: Int64, _ destination: StreamDestination) {
+            destinationIDs[destination] = id
+            destinations[id] = Entry(destination: destination, options: StreamCatalog.options(destination.options))
+        }
     }
 
     let state = Mutex(State())
@@ -91,9 +97,7 @@ final class StreamCatalog: Sendable {
             loaded.bits[row[0]] = row[1]
         }
         for row in try Row.fetchAll(db, sql: "SELECT id, sink, route, options FROM destinations") {
-            let destination = StreamDestination(sink: row[1], route: row[2], options: row[3])
-            loaded.destinationIDs[destination] = row[0]
-            loaded.destinations[row[0]] = Entry(destination: destination, options: Self.options(destination.options))
+            loaded.intern(row[0], StreamDestination(sink: row[1], route: row[2], options: row[3]))
         }
         state.withLock { $0 = loaded }
     }
@@ -109,12 +113,10 @@ final class StreamCatalog: Sendable {
             return nil
         }
         let destination = StreamDestination(sink: row[0], route: row[1], options: row[2])
-        let entry = Entry(destination: destination, options: Self.options(destination.options))
-        state.withLock {
-            $0.destinations[id] = entry
-            $0.destinationIDs[destination] = id
+        return state.withLock {
+            $0.intern(id, destination)
+            return $0.destinations[id]
         }
-        return entry
     }
 
     /// How far the sink's stream is settled, given its saved cursor: the cursor, or the end of a
@@ -214,10 +216,7 @@ extension StreamCatalog {
         guard !created.bits.isEmpty || !created.destinations.isEmpty else { return }
         state.withLock {
             $0.bits.merge(created.bits) { _, new in new }
-            for (id, destination) in created.destinations {
-                $0.destinationIDs[destination] = id
-                $0.destinations[id] = Entry(destination: destination, options: Self.options(destination.options))
-            }
+            for (id, destination) in created.destinations { $0.intern(id, destination) }
         }
     }
 }

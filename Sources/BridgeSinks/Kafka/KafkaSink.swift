@@ -119,13 +119,16 @@ public final class KafkaSink: SinkHealthReporting {
 
     /// The topic an item goes to: the route destination's `topic` when it gave one, else the sink's.
     public func topic(for item: SinkItem) -> String {
-        Template.render(item.options.topic ?? config.topic, clean: Self.topicSafe) { placeholder in
-            switch placeholder {
-            case "account": item.event.data.account
-            case "sink": name
-            case "route": item.route
-            default: nil
-            }
+        Template.render(item.options.topic ?? config.topic, clean: Self.topicSafe) { topicPlaceholder($0, item) }
+    }
+
+    /// `{account}`, `{sink}` and `{route}`: what a topic template may name (and a key template too).
+    private func topicPlaceholder(_ name: Substring, _ item: SinkItem) -> String? {
+        switch name {
+        case "account": item.event.data.account
+        case "sink": self.name
+        case "route": item.route
+        default: nil
         }
     }
 
@@ -135,11 +138,8 @@ public final class KafkaSink: SinkHealthReporting {
         let key = Template.render(item.options.key ?? config.key) { placeholder in
             switch placeholder {
             case "device": item.event.subject
-            case "account": item.event.data.account
-            case "sink": name
-            case "route": item.route
             case "id": item.event.id
-            default: nil
+            default: topicPlaceholder(placeholder, item)
             }
         }
         return key.isEmpty ? nil : key
