@@ -364,6 +364,21 @@ enum WebhookFixture {
         await receiver.stop()
     }
 
+    /// The receiver goes away (its listener closed: connections are refused): every delivery is
+    /// a retriable failure that counts against the breaker, and none is reported delivered.
+    @Test func aVanishedEndpointIsRetriableAndOpensTheBreaker() async throws {
+        let receiver = try await WebhookReceiver.start(secrets: [WebhookFixture.secret])
+        let sink = try WebhookFixture.sink(to: receiver, breaker: WebhookBreakerConfig(failureThreshold: 2))
+        let items = try SinkConformance.items(1...3, tag: "vanished")
+        #expect(await sink.deliver([items[0]]) == [.delivered])
+        await receiver.stop()
+        let outcomes = await sink.deliver(Array(items[1...2]))
+        #expect(outcomes.allSatisfy { if case .retriable(let reason, _) = $0 { reason.hasPrefix("request failed") || reason.contains("not sent") } else { false } }, "\(outcomes)")
+        #expect(sink.state.condition == .open)
+        #expect(receiver.acceptedEventIDs == [items[0].event.id])
+        await sink.close()
+    }
+
     /// HTTPS: the group's `tls` settings decide whom the sink trusts. A self-signed certificate
     /// for 127.0.0.1 (made with `openssl`) is refused against the system roots, accepted with it
     /// as `caFile`, and accepted with `verify: false`.
