@@ -233,7 +233,13 @@ public struct Dispatcher: Service {
         do {
             return try await journal.readBatch(sink: sink.name, limit: limit, now: now(), perDeviceOrder: perDeviceOrder, after: cursor)
         } catch {
-            logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
+            // Cancelled at shutdown (after the shutdown timeout): nothing went wrong with the
+            // journal, and what is pending stays pending for the next start.
+            if Task.isCancelled {
+                logger.debug("outbox read cancelled by shutdown")
+            } else {
+                logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
+            }
             return nil
         }
     }
@@ -325,9 +331,12 @@ public struct Dispatcher: Service {
             try await journal.settle(result.batch, delivered: delivered, failures: updates)
         } catch {
             // The sink has them; the journal does not know. They will be delivered again (at least once).
-            logger.error("cannot record a batch's outcomes; it will be delivered again", metadata: [
-                "delivered": "\(delivered.count)", "failed": "\(updates.count)", "error": "\(error)",
-            ])
+            let metadata: Logger.Metadata = ["delivered": "\(delivered.count)", "failed": "\(updates.count)", "error": "\(error)"]
+            if Task.isCancelled {
+                logger.warning("shutdown cancelled the recording of a batch's outcomes; it will be delivered again after the restart", metadata: metadata)
+            } else {
+                logger.error("cannot record a batch's outcomes; it will be delivered again", metadata: metadata)
+            }
             return false
         }
         if !delivered.isEmpty {
