@@ -38,7 +38,7 @@ import ThingSpace
             let path = directory.appending("journal.sqlite").path
             let journal = try SQLiteJournal(path: path)
             let text = String(repeating: "x", count: 600)
-            // ~25 pages per commit: past the 1,000-frame soft limit after ~40 commits.
+            // ~25 pages per commit: past the 250-frame soft limit after ~10 commits.
             for page in 0..<120 {
                 let entries = (0..<100).map { n in
                     let message = MOSMSCallback(requestID: "ckpt-\(page)-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: "7022895500")], text: text)
@@ -60,6 +60,39 @@ import ThingSpace
             let reopened = try SQLiteJournal(path: path)
             #expect(try await reopened.stats().events == 12_000)
             try reopened.close()
+            let check = try await DatabaseQueue(path: path).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
+            #expect(check == "ok")
+        }
+    }
+
+    /// SQLite starts the WAL over only when a write begins with every frame copied back; under
+    /// back-to-back commits the checkpoint thread alone never gets there (the next commit has
+    /// always begun), and the WAL grew to the hard limit. The cycle's last frames are copied by
+    /// the writer itself, and the WAL stays near the soft limit.
+    @Test func theWALStartsOverUnderBackToBackCommits() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appending("journal.sqlite").path
+            let journal = try SQLiteJournal(path: path)
+            let text = String(repeating: "y", count: 600)
+            var largestWAL = 0
+            // About 60 frames per commit, 200 commits: some 12,000 frames (48 MiB) written.
+            for page in 0..<200 {
+                let entries = (0..<50).map { n in
+                    let message = MOSMSCallback(requestID: "wal-\(page)-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: "7022895501")], text: text)
+                    let event = EventNormalizer.normalize(message, account: "0000123456-00001", channel: .poll, receivedAt: Date())
+                    return JournalEntry(event: event, deliveries: [.init(route: "r", sink: "s")])
+                }
+                _ = try await journal.append(entries)
+                let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+                largestWAL = max(largestWAL, wal)
+            }
+            let counts = journal.checkpointCounts
+            #expect(counts.background >= 1)
+            #expect(counts.finishing >= 1)
+            #expect(counts.inline == 0)
+            // Never near the 64 MiB hard limit: a few cycles of 250 frames (1 MiB) at most.
+            #expect(largestWAL < 8 * 1024 * 1024, "largest WAL: \(largestWAL) bytes")
+            try journal.close()
             let check = try await DatabaseQueue(path: path).read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }
             #expect(check == "ok")
         }

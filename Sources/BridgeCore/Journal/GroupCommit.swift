@@ -8,112 +8,114 @@ import Synchronization
 
 /// Lets concurrent appends share one transaction (one fsync) without adding latency.
 ///
-/// Leader/follower: a caller that finds no commit in flight becomes the leader and commits at
-/// once. Callers arriving while a commit is in flight queue up as followers. When the leader's
-/// commit is done it hands the leadership to the first follower, which commits everything queued
-/// by then in one transaction and resumes the others with their outcomes. A lone request commits
-/// immediately; under load a batch is whatever arrived during one commit, capped at `maxBatch`
-/// entries, so the wait is bounded by one commit.
+/// One committer, on a serial queue of its own: an append queues its entries and waits. A caller
+/// that finds the committer idle starts it; the committer then commits everything queued (up to
+/// `maxBatch` entries) in one transaction, resumes those callers with their outcomes, and at
+/// once commits whatever was queued meanwhile, until the queue is empty. A lone request commits
+/// immediately; under load a batch is whatever arrived during one commit, so the wait is bounded
+/// by one commit.
 ///
-/// No task is spawned: the commit always runs in a caller's own task. Continuations are resumed
-/// after the lock is released.
-final class GroupCommit: Sendable {
-    private enum Wake: Sendable {
-        /// Your entries were committed by another caller.
-        case done(Result<[AppendOutcome], JournalError>)
-        /// Commit your entries and everyone queued behind you.
-        case lead
-    }
+/// Why a committer of its own and not the callers' tasks taking turns (an earlier version: the
+/// first caller led, and handed the lead to the next one when its commit was done): between two
+/// commits the lead travelled from the SQLite writer thread to the next leader's event loop (where
+/// it queued behind that loop's socket reads) and back to the writer. Here consecutive commits
+/// follow each other on one thread with nothing in between, and the callers' tasks resume on
+/// their own executors, in parallel, while the next commit is already running.
+///
+/// The commit runs on the committer's queue, never on Swift's cooperative pool (it blocks on
+/// SQLite's writer and on the fsync).
+final class GroupCommit<Entry: Sendable>: Sendable {
+    typealias Commit = @Sendable ([Entry]) throws(JournalError) -> [AppendOutcome]
 
-    private struct Follower {
-        var entries: [JournalEntry]
-        var continuation: CheckedContinuation<Wake, Never>
+    private struct Waiter {
+        var entries: [Entry]
+        var continuation: CheckedContinuation<Result<[AppendOutcome], JournalError>, Never>
     }
 
     private struct State {
+        var queued: [Waiter] = []
         var committing = false
-        var followers: [Follower] = []
         var transactions = 0
     }
 
     private let state = Mutex(State())
-    /// At most this many entries per transaction (a page of 100 plus many single callbacks).
+    private let queue = DispatchQueue(label: "thingbridge.journal.commit", qos: .userInitiated)
+    private let commit: Commit
+    /// At most this many entries per transaction (a page of 100 plus many single callbacks); a
+    /// single larger append still goes alone.
     let maxBatch: Int
     /// Made once: creating a metric looks it up in the registry under a lock, per commit.
     private let commitSeconds = Timer(label: "thingbridge_journal_commit_seconds")
     private let commitBatchSize = Recorder(label: "thingbridge_journal_commit_batch_size")
 
-    init(maxBatch: Int = 2000) { self.maxBatch = maxBatch }
+    /// - Parameter commit: Stores a batch in one transaction, returning one outcome per entry;
+    ///   called on the committer's queue, one batch at a time.
+    init(maxBatch: Int = 2000, commit: @escaping Commit) {
+        self.maxBatch = maxBatch
+        self.commit = commit
+    }
 
     /// Transactions committed so far (tests, status).
     var transactions: Int { state.withLock { $0.transactions } }
 
-    func append(
-        _ entries: [JournalEntry], commit: ([JournalEntry]) async throws(JournalError) -> [AppendOutcome]
-    ) async throws(JournalError) -> [AppendOutcome] {
-        let leadsNow = state.withLock { state -> Bool in
-            if state.committing { return false }
-            state.committing = true
-            return true
-        }
-        if !leadsNow {
-            let wake = await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
-                let leadInstead = state.withLock { state -> Bool in
-                    if !state.committing {
-                        state.committing = true
-                        return true
-                    }
-                    state.followers.append(Follower(entries: entries, continuation: continuation))
-                    return false
-                }
-                if leadInstead { continuation.resume(returning: .lead) }
+    /// Commits `entries` together with whatever else is queued; returns their outcomes once the
+    /// transaction is durable.
+    func append(_ entries: [Entry]) async throws(JournalError) -> [AppendOutcome] {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[AppendOutcome], JournalError>, Never>) in
+            let start = state.withLock { state -> Bool in
+                state.queued.append(Waiter(entries: entries, continuation: continuation))
+                if state.committing { return false }
+                state.committing = true
+                return true
             }
-            if case .done(let result) = wake { return try result.get() }
+            if start { queue.async { self.commitUntilEmpty() } }
         }
-        return try await lead(entries, commit: commit)
+        return try result.get()
     }
 
-    /// Commits `own` entries together with the followers queued now, then passes the lead on.
-    private func lead(
-        _ own: [JournalEntry], commit: ([JournalEntry]) async throws(JournalError) -> [AppendOutcome]
-    ) async throws(JournalError) -> [AppendOutcome] {
-        let followers = state.withLock { state -> [Follower] in
-            var taken: [Follower] = []
-            var size = own.count
-            while let next = state.followers.first, size + next.entries.count <= maxBatch {
-                taken.append(state.followers.removeFirst())
-                size += next.entries.count
+    /// Commits batches until nothing is queued.
+    private func commitUntilEmpty() {
+        while true {
+            let waiters = state.withLock { state -> [Waiter] in
+                guard !state.queued.isEmpty else {
+                    state.committing = false
+                    return []
+                }
+                var size = state.queued[0].entries.count
+                var taken = 1
+                while taken < state.queued.count, size + state.queued[taken].entries.count <= maxBatch {
+                    size += state.queued[taken].entries.count
+                    taken += 1
+                }
+                let batch = Array(state.queued[0..<taken])
+                state.queued.removeFirst(taken)
+                return batch
             }
-            return taken
-        }
-        var batch = own
-        for follower in followers { batch += follower.entries }
-        let started = DispatchTime.now().uptimeNanoseconds
-        let result: Result<[AppendOutcome], JournalError>
-        do {
-            result = .success(try await commit(batch))
-        } catch {
-            result = .failure(error)
-        }
-        commitSeconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
-        commitBatchSize.record(batch.count)
+            guard !waiters.isEmpty else { return }
 
-        let next = state.withLock { state -> Follower? in
-            state.transactions += 1
-            guard !state.followers.isEmpty else {
-                state.committing = false
-                return nil
+            var batch: [Entry] = []
+            batch.reserveCapacity(waiters.reduce(0) { $0 + $1.entries.count })
+            for waiter in waiters { batch += waiter.entries }
+            let started = DispatchTime.now().uptimeNanoseconds
+            let result: Result<[AppendOutcome], JournalError>
+            do {
+                let outcomes = try commit(batch)
+                // One outcome per entry, or every caller of the batch gets the error.
+                result = outcomes.count == batch.count
+                    ? .success(outcomes) : .failure(.writeFailed("commit returned \(outcomes.count) outcomes for \(batch.count) entries"))
+            } catch {
+                result = .failure(error)
             }
-            return state.followers.removeFirst()
-        }
-        next?.continuation.resume(returning: .lead)
+            commitSeconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            commitBatchSize.record(batch.count)
+            state.withLock { $0.transactions += 1 }
 
-        var offset = own.count
-        for follower in followers {
-            let slice = result.map { Array($0[offset..<(offset + follower.entries.count)]) }
-            follower.continuation.resume(returning: .done(slice))
-            offset += follower.entries.count
+            var offset = 0
+            for waiter in waiters {
+                let count = waiter.entries.count
+                waiter.continuation.resume(returning: result.map { Array($0[offset..<(offset + count)]) })
+                offset += count
+            }
         }
-        return try result.map { Array($0[0..<own.count]) }.get()
     }
 }

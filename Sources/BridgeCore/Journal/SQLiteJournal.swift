@@ -107,12 +107,12 @@ public final class SQLiteJournal: Sendable {
     /// per-device index (`deliveries.ordered = 1`), so other sinks do not pay for it.
     public let orderedSinks: Set<String>
     let pool: DatabasePool
-    let groupCommit: GroupCommit
+    let groupCommit: GroupCommit<EncodedEntry>
     /// Runs the WAL checkpoints on a thread of its own, off the commit path (`nil`: SQLite's
     /// automatic checkpoint, inside commits; only for comparison in benchmarks).
     let checkpointer: WALCheckpointer?
     /// Sink bits and interned destinations of the delivery streams (`SQLiteJournal+Streams.swift`).
-    let streamCatalog = StreamCatalog()
+    let streamCatalog: StreamCatalog
 
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
     /// - Parameters:
@@ -125,7 +125,6 @@ public final class SQLiteJournal: Sendable {
         self.path = path
         self.dedupWindow = dedupWindow
         self.orderedSinks = orderedSinks
-        self.groupCommit = GroupCommit()
         var configuration = Configuration()
         configuration.label = "thingbridge.journal"
         configuration.busyMode = .timeout(5)
@@ -147,6 +146,11 @@ public final class SQLiteJournal: Sendable {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw .openFailed("\(path): \(error)")
+        }
+        let streamCatalog = StreamCatalog()
+        self.streamCatalog = streamCatalog
+        groupCommit = GroupCommit { [pool, dedupWindow, orderedSinks] rows throws(JournalError) in
+            try Self.commit(rows, pool: pool, streams: streamCatalog, orderedSinks: orderedSinks, dedupWindow: dedupWindow)
         }
         do {
             // Freed pages (after retention) go back to the file system in steps. This can only be
@@ -213,10 +217,11 @@ public final class SQLiteJournal: Sendable {
         checkpointer?.stop()
     }
 
-    /// WAL checkpoints run since open: by the checkpoint thread, and inline by the writer (the
-    /// safety net, when the WAL reached its hard limit). Both 0 without background checkpoints.
-    public var checkpointCounts: (background: Int, inline: Int) {
-        checkpointer?.counts ?? (0, 0)
+    /// WAL checkpoints run since open: by the checkpoint thread; by the writer to copy the few
+    /// frames left after one (so that the WAL starts over); and inline by the writer (the
+    /// safety net, when the WAL reached its hard limit). All 0 without background checkpoints.
+    public var checkpointCounts: (background: Int, finishing: Int, inline: Int) {
+        checkpointer?.counts ?? (0, 0, 0)
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL: every commit fsyncs the WAL).
@@ -255,138 +260,149 @@ public final class SQLiteJournal: Sendable {
     /// - Throws: ``JournalError`` when the transaction did not commit; nothing of it is stored then.
     public func append(_ entries: [JournalEntry]) async throws(JournalError) -> [AppendOutcome] {
         guard !entries.isEmpty else { return [] }
-        return try await groupCommit.append(entries) { batch throws(JournalError) in try await self.commit(batch) }
+        // Encoded here, on the caller's task: the committer's thread is the one serial part.
+        var encoded: [EncodedEntry] = []
+        encoded.reserveCapacity(entries.count)
+        for entry in entries {
+            do {
+                encoded.append(EncodedEntry(entry: entry, body: try entry.event.jsonData()))
+            } catch {
+                throw .writeFailed("encode event \(entry.event.id): \(error)")
+            }
+        }
+        return try await groupCommit.append(encoded)
     }
 
     /// Transactions committed by ``append(_:)`` since the journal was opened.
     public var transactionsCommitted: Int { groupCommit.transactions }
 
-    /// Stores entries in one transaction.
-    func commit(_ entries: [JournalEntry]) async throws(JournalError) -> [AppendOutcome] {
-        var encoded: [(JournalEntry, Data)] = []
-        encoded.reserveCapacity(entries.count)
-        for entry in entries {
-            do {
-                encoded.append((entry, try entry.event.jsonData()))
-            } catch {
-                throw .writeFailed("encode event \(entry.event.id): \(error)")
-            }
-        }
-        let rows = encoded
+    /// An entry with its event's stored JSON.
+    struct EncodedEntry: Sendable {
+        var entry: JournalEntry
+        var body: Data
+    }
+
+    /// Stores entries in one transaction (on the group commit's queue: it blocks).
+    static func commit(
+        _ rows: [EncodedEntry], pool: DatabasePool, streams catalog: StreamCatalog, orderedSinks: Set<String>, dedupWindow: Duration
+    ) throws(JournalError) -> [AppendOutcome] {
         let now = Date().timeIntervalSince1970
         let windowStart = now - Double(dedupWindow.components.seconds)
         do {
-            let (outcomes, created) = try await write(.full) { db in
-                // Prepared once per connection and reused, and driven through SQLite's C API
-                // (`RawStatement`): per event this is the whole cost of a commit besides SQLite's.
-                let findKey = RawStatement(try db.cachedStatement(sql: "SELECT id_hash, event_seq, first_seen FROM dedup WHERE key = ?"), in: db)
-                let countSeen = RawStatement(try db.cachedStatement(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?"), in: db)
-                let insertEvent = RawStatement(try db.cachedStatement(sql: """
-                    INSERT INTO events (id, account, subject, channel, received_at, deliveries, body, routes_version, stream_mask, destinations)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """), in: db)
-                var streams = StreamAssigner(self.streamCatalog)
-                // REPLACE: a slot whose key expired from the window is taken over by the new arrival.
-                let insertKey = RawStatement(try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO dedup (key, id_hash, event_seq, first_seen) VALUES (?, ?, ?, ?)
-                    """), in: db)
-                let insertDelivery = RawStatement(try db.cachedStatement(sql: """
-                    INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at, ordered, options, state, dead_at, last_error)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """), in: db)
-                var outcomes: [AppendOutcome] = []
-                outcomes.reserveCapacity(rows.count)
-                for (entry, body) in rows {
-                    let event = entry.event
-                    // Where the event's dedup key goes, when it has one and a slot was found.
-                    var keySlot: (key: DedupKey, slot: Int64)?
-                    if let key = DedupKey(event: event) {
-                        let probe = try key.probe { slot in
-                            findKey.bind(1, slot)
-                            defer { findKey.reset() }
-                            guard try findKey.step() else { return nil }
-                            return (idHash: findKey.int64(0), sequence: findKey.int64(1), firstSeen: findKey.double(2))
-                        }
-                        switch probe {
-                        case .found(let slot, let existing, let firstSeen):
-                            if firstSeen >= windowStart {
-                                try countSeen.execute { $0.bind(1, existing) }
-                                outcomes.append(.duplicate(sequence: existing))
-                                continue
+            let (outcomes, created) = try pool.writeWithoutTransaction { db in
+                try transaction(db, .full) { db in
+                    // Prepared once per connection and reused, and driven through SQLite's C API
+                    // (`RawStatement`): per event this is the whole cost of a commit besides SQLite's.
+                    let findKey = RawStatement(try db.cachedStatement(sql: "SELECT id_hash, event_seq, first_seen FROM dedup WHERE key = ?"), in: db)
+                    let countSeen = RawStatement(try db.cachedStatement(sql: "UPDATE events SET seen_count = seen_count + 1 WHERE seq = ?"), in: db)
+                    let insertEvent = RawStatement(try db.cachedStatement(sql: """
+                        INSERT INTO events (id, account, subject, channel, received_at, deliveries, body, routes_version, stream_mask, destinations)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """), in: db)
+                    var streams = StreamAssigner(catalog)
+                    // REPLACE: a slot whose key expired from the window is taken over by the new arrival.
+                    let insertKey = RawStatement(try db.cachedStatement(sql: """
+                        INSERT OR REPLACE INTO dedup (key, id_hash, event_seq, first_seen) VALUES (?, ?, ?, ?)
+                        """), in: db)
+                    let insertDelivery = RawStatement(try db.cachedStatement(sql: """
+                        INSERT INTO deliveries (event_seq, sink, route, subject, next_attempt_at, ordered, options, state, dead_at, last_error)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """), in: db)
+                    var outcomes: [AppendOutcome] = []
+                    outcomes.reserveCapacity(rows.count)
+                    for row in rows {
+                        let entry = row.entry, body = row.body
+                        let event = entry.event
+                        // Where the event's dedup key goes, when it has one and a slot was found.
+                        var keySlot: (key: DedupKey, slot: Int64)?
+                        if let key = DedupKey(event: event) {
+                            let probe = try key.probe { slot in
+                                findKey.bind(1, slot)
+                                defer { findKey.reset() }
+                                guard try findKey.step() else { return nil }
+                                return (idHash: findKey.int64(0), sequence: findKey.int64(1), firstSeen: findKey.double(2))
                             }
-                            // Seen before the window: a new arrival, stored again (its key starts afresh).
-                            keySlot = (key, slot)
-                        case .free(let slot):
-                            keySlot = (key, slot)
-                        case .exhausted:
-                            keySlot = nil
+                            switch probe {
+                            case .found(let slot, let existing, let firstSeen):
+                                if firstSeen >= windowStart {
+                                    try countSeen.execute { $0.bind(1, existing) }
+                                    outcomes.append(.duplicate(sequence: existing))
+                                    continue
+                                }
+                                // Seen before the window: a new arrival, stored again (its key starts afresh).
+                                keySlot = (key, slot)
+                            case .free(let slot):
+                                keySlot = (key, slot)
+                            case .exhausted:
+                                keySlot = nil
+                            }
                         }
-                    }
-                    // Deliveries to sinks without per-device order go to the sinks' streams (no
-                    // row: a bit and a destination id on the event); the others get rows below.
-                    var mask: Int64 = 0
-                    var destinations = ""
-                    var rowDeliveries: [RoutedDelivery] = []
-                    for delivery in entry.deliveries {
-                        if !delivery.isDeadLetter, !self.orderedSinks.contains(delivery.sink),
-                           let bit = try streams.bit(for: delivery.sink, db),
-                           let id = try streams.destinationID(StreamDestination(sink: delivery.sink, route: delivery.route, options: delivery.storedOptions ?? ""), db) {
-                            mask |= Int64(1) << Int64(bit)
-                            if !destinations.isEmpty { destinations += "," }
-                            destinations += String(id)
-                            streams.routed[delivery.sink, default: 0] += 1
-                        } else {
-                            rowDeliveries.append(delivery)
-                        }
-                    }
-                    try insertEvent.execute {
-                        $0.bind(1, event.id)
-                        $0.bind(2, event.data.account)
-                        $0.bind(3, event.subject)
-                        $0.bind(4, event.data.channel.rawValue)
-                        $0.bind(5, event.data.receivedAt)
-                        $0.bind(6, Int64(entry.deliveries.count))
-                        $0.bind(7, body)
-                        if let version = entry.routesVersion { $0.bind(8, version) } else { $0.bindNull(8) }
-                        $0.bind(9, mask)
-                        if destinations.isEmpty { $0.bindNull(10) } else { $0.bind(10, destinations) }
-                    }
-                    let sequence = db.lastInsertedRowID
-                    if let keySlot {
-                        try insertKey.execute {
-                            $0.bind(1, keySlot.slot)
-                            $0.bind(2, keySlot.key.idHash)
-                            $0.bind(3, sequence)
-                            $0.bind(4, now)
-                        }
-                    }
-                    for delivery in rowDeliveries {
-                        try insertDelivery.execute {
-                            $0.bind(1, sequence)
-                            $0.bind(2, delivery.sink)
-                            $0.bind(3, delivery.route)
-                            $0.bind(4, event.subject)
-                            $0.bind(5, now)
-                            $0.bind(6, Int64(self.orderedSinks.contains(delivery.sink) ? 1 : 0))
-                            if let options = delivery.storedOptions { $0.bind(7, options) } else { $0.bindNull(7) }
-                            // The unmatched policy `deadLetter`: stored dead, handed to no sink.
-                            if delivery.isDeadLetter {
-                                $0.bind(8, "dead")
-                                $0.bind(9, now)
-                                $0.bind(10, "no route matched (routing.unmatched: deadLetter)")
+                        // Deliveries to sinks without per-device order go to the sinks' streams (no
+                        // row: a bit and a destination id on the event); the others get rows below.
+                        var mask: Int64 = 0
+                        var destinations = ""
+                        var rowDeliveries: [RoutedDelivery] = []
+                        for delivery in entry.deliveries {
+                            if !delivery.isDeadLetter, !orderedSinks.contains(delivery.sink),
+                               let bit = try streams.bit(for: delivery.sink, db),
+                               let id = try streams.destinationID(StreamDestination(sink: delivery.sink, route: delivery.route, options: delivery.storedOptions ?? ""), db) {
+                                mask |= Int64(1) << Int64(bit)
+                                if !destinations.isEmpty { destinations += "," }
+                                destinations += String(id)
+                                streams.routed[delivery.sink, default: 0] += 1
                             } else {
-                                $0.bind(8, "pending")
-                                $0.bindNull(9)
-                                $0.bindNull(10)
+                                rowDeliveries.append(delivery)
                             }
                         }
+                        try insertEvent.execute {
+                            $0.bind(1, event.id)
+                            $0.bind(2, event.data.account)
+                            $0.bind(3, event.subject)
+                            $0.bind(4, event.data.channel.rawValue)
+                            $0.bind(5, event.data.receivedAt)
+                            $0.bind(6, Int64(entry.deliveries.count))
+                            $0.bind(7, body)
+                            if let version = entry.routesVersion { $0.bind(8, version) } else { $0.bindNull(8) }
+                            $0.bind(9, mask)
+                            if destinations.isEmpty { $0.bindNull(10) } else { $0.bind(10, destinations) }
+                        }
+                        let sequence = db.lastInsertedRowID
+                        if let keySlot {
+                            try insertKey.execute {
+                                $0.bind(1, keySlot.slot)
+                                $0.bind(2, keySlot.key.idHash)
+                                $0.bind(3, sequence)
+                                $0.bind(4, now)
+                            }
+                        }
+                        for delivery in rowDeliveries {
+                            try insertDelivery.execute {
+                                $0.bind(1, sequence)
+                                $0.bind(2, delivery.sink)
+                                $0.bind(3, delivery.route)
+                                $0.bind(4, event.subject)
+                                $0.bind(5, now)
+                                $0.bind(6, Int64(orderedSinks.contains(delivery.sink) ? 1 : 0))
+                                if let options = delivery.storedOptions { $0.bind(7, options) } else { $0.bindNull(7) }
+                                // The unmatched policy `deadLetter`: stored dead, handed to no sink.
+                                if delivery.isDeadLetter {
+                                    $0.bind(8, "dead")
+                                    $0.bind(9, now)
+                                    $0.bind(10, "no route matched (routing.unmatched: deadLetter)")
+                                } else {
+                                    $0.bind(8, "pending")
+                                    $0.bindNull(9)
+                                    $0.bindNull(10)
+                                }
+                            }
+                        }
+                        outcomes.append(.stored(sequence: sequence))
                     }
-                    outcomes.append(.stored(sequence: sequence))
+                    try streams.recordRouted(db)
+                    return (outcomes, streams.created)
                 }
-                try streams.recordRouted(db)
-                return (outcomes, streams.created)
             }
-            streamCatalog.add(created)
+            catalog.add(created)
             return outcomes
         } catch {
             throw .writeFailed("\(error)")
@@ -406,25 +422,28 @@ public final class SQLiteJournal: Sendable {
     /// One write transaction with the given durability. The writer connection is set back to
     /// FULL afterwards, and every `full` write sets FULL again before it starts.
     func write<T: Sendable>(_ durability: Durability, _ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.writeWithoutTransaction { db in
-            // Prepared once per connection (a commit is often a single callback: compiling the
-            // pragma each time was a measurable share of it).
-            let full = try db.cachedStatement(sql: "PRAGMA synchronous = FULL")
-            switch durability {
-            case .full:
-                try full.execute()
-            case .deferred:
-                try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
-            }
-            defer { if durability == .deferred { try? full.execute() } }
-            var result: T?
-            try db.inTransaction(.immediate) {
-                result = try updates(db)
-                return .commit
-            }
-            guard let result else { throw JournalError.writeFailed("transaction returned nothing") }
-            return result
+        try await pool.writeWithoutTransaction { db in try Self.transaction(db, durability, updates) }
+    }
+
+    /// One write transaction on the writer connection `db`, with the given durability.
+    static func transaction<T>(_ db: Database, _ durability: Durability, _ updates: (Database) throws -> T) throws -> T {
+        // Prepared once per connection (a commit is often a single callback: compiling the
+        // pragma each time was a measurable share of it).
+        let full = try db.cachedStatement(sql: "PRAGMA synchronous = FULL")
+        switch durability {
+        case .full:
+            try full.execute()
+        case .deferred:
+            try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
         }
+        defer { if durability == .deferred { try? full.execute() } }
+        var result: T?
+        try db.inTransaction(.immediate) {
+            result = try updates(db)
+            return .commit
+        }
+        guard let result else { throw JournalError.writeFailed("transaction returned nothing") }
+        return result
     }
 
     /// Keeps a body that could not be parsed, with the reason, until an operator purges it.
