@@ -33,19 +33,23 @@ import ThingSpace
         }
     }
 
+    /// `count` distinct messages of 600 characters each (a page of the history, in WAL frames).
+    static func longMessages(_ count: Int, prefix: String) -> [JournalEntry] {
+        let text = String(repeating: "x", count: 600)
+        return (0..<count).map { n in
+            let message = MOSMSCallback(requestID: "\(prefix)-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: "7022895500")], text: text)
+            let event = EventNormalizer.normalize(message, account: "0000123456-00001", channel: .poll, receivedAt: Date())
+            return JournalEntry(event: event, deliveries: [.init(route: "r", sink: "s")])
+        }
+    }
+
     @Test func checkpointsRunOffTheCommitPath() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appending("journal.sqlite").path
             let journal = try SQLiteJournal(path: path)
-            let text = String(repeating: "x", count: 600)
             // ~25 pages per commit: past the 250-frame soft limit after ~10 commits.
             for page in 0..<120 {
-                let entries = (0..<100).map { n in
-                    let message = MOSMSCallback(requestID: "ckpt-\(page)-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: "7022895500")], text: text)
-                    let event = EventNormalizer.normalize(message, account: "0000123456-00001", channel: .poll, receivedAt: Date())
-                    return JournalEntry(event: event, deliveries: [.init(route: "r", sink: "s")])
-                }
-                _ = try await journal.append(entries)
+                _ = try await journal.append(Self.longMessages(100, prefix: "ckpt-\(page)"))
             }
             // The thread runs asynchronously; give it a moment.
             for _ in 0..<200 where journal.checkpointCounts.background == 0 {
@@ -73,16 +77,10 @@ import ThingSpace
         try await withTemporaryDirectory { directory in
             let path = directory.appending("journal.sqlite").path
             let journal = try SQLiteJournal(path: path)
-            let text = String(repeating: "y", count: 600)
             var largestWAL = 0
             // About 60 frames per commit, 200 commits: some 12,000 frames (48 MiB) written.
             for page in 0..<200 {
-                let entries = (0..<50).map { n in
-                    let message = MOSMSCallback(requestID: "wal-\(page)-\(n)", deviceIDs: [DeviceID(kind: "mdn", id: "7022895501")], text: text)
-                    let event = EventNormalizer.normalize(message, account: "0000123456-00001", channel: .poll, receivedAt: Date())
-                    return JournalEntry(event: event, deliveries: [.init(route: "r", sink: "s")])
-                }
-                _ = try await journal.append(entries)
+                _ = try await journal.append(Self.longMessages(50, prefix: "wal-\(page)"))
                 let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
                 largestWAL = max(largestWAL, wal)
             }
