@@ -10,9 +10,11 @@ import Testing
 import TestSupport
 import ThingSpace
 import ThingSpaceSimulator
+import WebhookTestSupport
 
 /// The one promise under SIGKILL: a child `thingbridge serve` takes callbacks and drains a
-/// ThingSpace queue while its sink fails part of the time, and is killed at random points.
+/// ThingSpace queue while its sinks (a file and a webhook endpoint) fail part of the time, and is
+/// killed at random points.
 @Suite(.timeLimit(.minutes(5)), .serialized)
 struct CrashTests {
     /// The `thingbridge` binary built beside this test bundle (`swift build --build-tests` builds both).
@@ -98,7 +100,9 @@ struct CrashTests {
             try await withTemporaryDirectory("crash") { directory in
                 try #require(try Self.canMakeImmutable(in: directory), "the temp folder's file system must support chattr +i")
                 let api = await simulator.listenAddress().apiRoot
-                try directory.write("routes:\n  - name: all\n    to: [archive]\n", to: "routes/all.yaml")
+                let secret = "whsec_" + Data("crash-test-secret-0123456789".utf8).base64EncodedString()
+                let receiver = try await WebhookReceiver.start(secrets: [secret])
+                try directory.write("routes:\n  - name: all\n    to: [archive, hooks]\n", to: "routes/all.yaml")
                 let config = try directory.write("""
                     dataDir: "\(directory.appending("data").path)"
                     routesDir: "\(directory.appending("routes").path)"
@@ -111,17 +115,26 @@ struct CrashTests {
                         type: file
                         path: out.jsonl
                         retry: { base: 20ms, cap: 200ms, maxAttempts: 0 }
+                      hooks:
+                        type: webhook
+                        retry: { base: 20ms, cap: 200ms, maxAttempts: 0 }
+                        breaker: { failureThreshold: 5, coolDown: 300ms }
+                        endpoints:
+                          - { name: receiver, url: "\(receiver.url.absoluteString)", secret: "\(secret)" }
                     thingspace: { baseURL: "\(api)", appKey: demo-key, appSecret: demo-secret, username: demo-user, password: demo-pass }
                     """, to: "thingbridge.yaml")
                 let sinkFile = directory.appending("data/out.jsonl")
                 try directory.write("", to: "data/out.jsonl")
 
-                // The sink fails part of the time: its file refuses writes for random stretches.
+                // The sinks fail part of the time: the file refuses writes for random stretches, and
+                // the webhook endpoint answers 503 in about half of them (its breaker opens too).
                 let flaky = Task {
                     while !Task.isCancelled {
                         setImmutable(sinkFile.path, true)
+                        if Bool.random() { receiver.setBehaviour(.status(503)) }
                         try? await Task.sleep(for: .milliseconds(Int.random(in: 50...250)))
                         setImmutable(sinkFile.path, false)
+                        receiver.setBehaviour(.ok)
                         try? await Task.sleep(for: .milliseconds(Int.random(in: 50...250)))
                     }
                 }
@@ -158,6 +171,7 @@ struct CrashTests {
                 flaky.cancel()
                 _ = await flaky.value
                 setImmutable(sinkFile.path, false)
+                receiver.setBehaviour(.ok)
 
                 // A last start, left alone: everything pending must be delivered, the queue drained.
                 let child = try await Self.start(config: config, directory: directory, round: rounds + 1)
@@ -209,7 +223,17 @@ struct CrashTests {
                 #expect(repeatedIDs == 0)
                 let ids = lines.compactMap { $0["id"] as? String }
                 let duplicateLines = ids.count - Set(ids).count
-                print("crash test: \(acked.count) callbacks acknowledged, \(queuedTexts.count) drained from the queue, \(lines.count) sink lines, \(duplicateLines) redelivered after a kill")
+
+                // The webhook endpoint got every event the file got (so every acknowledged one),
+                // each accepted request signed; some more than once (redelivered after a kill).
+                let requests = receiver.requests
+                let accepted = receiver.acceptedEventIDs
+                let missingAtEndpoint = Set(ids).subtracting(accepted)
+                #expect(missingAtEndpoint.isEmpty, "events in the file but never accepted by the webhook endpoint: \(missingAtEndpoint.sorted().prefix(10))")
+                #expect(requests.allSatisfy { $0.signatureIsValid })
+                #expect(requests.contains { $0.answered == 503 }, "the endpoint never failed: the test did not test the webhook's retries")
+                await receiver.stop()
+                print("crash test: \(acked.count) callbacks acknowledged, \(queuedTexts.count) drained from the queue, \(lines.count) sink lines, \(duplicateLines) redelivered after a kill; webhook: \(requests.count) requests, \(accepted.count) accepted, \(accepted.count - Set(accepted).count) redelivered")
             }
         }
     }
