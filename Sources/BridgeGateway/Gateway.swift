@@ -58,7 +58,7 @@ public final class Gateway: Service {
                 signals[sink.name] = signal
                 dispatchers.append(Dispatcher(
                     sink: sink, journal: journal, signal: signal, retry: definition.retry,
-                    batchSize: definition.batchSize, perDeviceOrder: definition.ordering == .perDevice,
+                    batchSize: definition.batchSize,
                     batchesInFlight: definition.batchesInFlight, logger: logger
                 ))
             }

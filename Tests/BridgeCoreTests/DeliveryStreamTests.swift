@@ -219,7 +219,7 @@ import ThingSpace
             let ordered = try SQLiteJournal(path: path, orderedSinks: ["s"])
             #expect(try await Self.rows(path, sink: "s") == 4)
             #expect(try await ordered.pendingBySink() == ["s": 4])
-            let due = try await ordered.dueDeliveries(sink: "s", limit: 10, perDeviceOrder: true)
+            let due = try await ordered.dueDeliveries(sink: "s", limit: 10)
             #expect(due.map(\.eventID) == [Self.event(1).id, Self.event(3).id])
             #expect(due.allSatisfy { !$0.isStreamed })
             try ordered.close()

@@ -89,11 +89,11 @@ import WebhookTestSupport
             _ = try await journal.append(events.map {
                 JournalEntry(event: $0, deliveries: [.init(route: "r", sink: "oncall/a"), .init(route: "r", sink: "oncall/b")])
             })
-            let atB = try await journal.dueDeliveries(sink: "oncall/b", limit: 10, perDeviceOrder: true)
+            let atB = try await journal.dueDeliveries(sink: "oncall/b", limit: 10)
             #expect(atB.map(\.eventID) == [events[0].id])
             try await journal.markDelivered(atB.map(\.deliveryID))
-            #expect(try await journal.dueDeliveries(sink: "oncall/b", limit: 10, perDeviceOrder: true).map(\.eventID) == [events[1].id])
-            #expect(try await journal.dueDeliveries(sink: "oncall/a", limit: 10, perDeviceOrder: true).map(\.eventID) == [events[0].id])
+            #expect(try await journal.dueDeliveries(sink: "oncall/b", limit: 10).map(\.eventID) == [events[1].id])
+            #expect(try await journal.dueDeliveries(sink: "oncall/a", limit: 10).map(\.eventID) == [events[0].id])
             try journal.close()
         }
     }

@@ -55,6 +55,8 @@ public struct Dispatcher: Service {
     let signal: DeliverySignal
     let retry: RetryPolicy
     let batchSize: Int
+    /// Per-device order (a device's next event only once the previous one is done): asked of the
+    /// journal, which was opened with the ordered sinks and keeps their deliveries as rows.
     let perDeviceOrder: Bool
     /// How many batches may be at the sink at once (unordered sinks). Default 1.
     let batchesInFlight: Int
@@ -73,7 +75,6 @@ public struct Dispatcher: Service {
     ///   - signal: Signalled after commits that create deliveries for this sink.
     ///   - retry: The retry policy.
     ///   - batchSize: At most this many deliveries per `deliver` call. Default 256.
-    ///   - perDeviceOrder: Keep each device's events in order for this sink. Default false.
     ///   - batchesInFlight: How many batches may be at the sink at once, when it keeps no
     ///     per-device order (a Kafka producer: while one batch waits for its delivery reports, the
     ///     next is already being produced). Outcomes are still recorded in batch order. Default 1.
@@ -81,12 +82,12 @@ public struct Dispatcher: Service {
     ///   - coalesce: How long a wake-up waits for more deliveries to batch. Default 2 ms.
     public init(
         sink: any Sink, journal: SQLiteJournal, signal: DeliverySignal, retry: RetryPolicy = RetryPolicy(),
-        batchSize: Int = 256, perDeviceOrder: Bool = false, batchesInFlight: Int = 1, idleInterval: Duration = .milliseconds(250),
+        batchSize: Int = 256, batchesInFlight: Int = 1, idleInterval: Duration = .milliseconds(250),
         coalesce: Duration = .milliseconds(2), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.coalesce = coalesce
         self.now = now
-        self.perDeviceOrder = perDeviceOrder
+        self.perDeviceOrder = journal.orderedSinks.contains(sink.name)
         self.batchesInFlight = max(1, batchesInFlight)
         self.sink = sink
         self.journal = journal
@@ -164,13 +165,7 @@ public struct Dispatcher: Service {
     private func drainOneByOne(limit: Int) async -> (Round, Duration?) {
         var limit = limit
         while !Task.isCancelled {
-            guard let batch = await readDue(after: nil, limit: limit) else { return (.done, nil) }
-            if batch.items.isEmpty {
-                // Only items held back behind their device's earlier ones: settled as rows, so
-                // that the stream moves on to other devices.
-                guard batch.stream?.deferred.isEmpty == false, await record(BatchResult(batch: batch)) else { return (.done, nil) }
-                continue
-            }
+            guard let batch = await readDue(after: nil, limit: limit), !batch.items.isEmpty else { return (.done, nil) }
             let result = await send(batch)
             guard await record(result) else { return (.done, nil) }
             if result.allRetriable { return (.sinkFailing, result.retryAfter) }
@@ -231,7 +226,7 @@ public struct Dispatcher: Service {
     /// cannot be read (logged).
     private func readDue(after cursor: OutboxCursor?, limit: Int) async -> OutboxBatch? {
         do {
-            return try await journal.readBatch(sink: sink.name, limit: limit, now: now(), perDeviceOrder: perDeviceOrder, after: cursor)
+            return try await journal.readBatch(sink: sink.name, limit: limit, now: now(), after: cursor)
         } catch {
             // Cancelled at shutdown (after the shutdown timeout): nothing went wrong with the
             // journal, and what is pending stays pending for the next start.

@@ -48,16 +48,13 @@ enum StreamItemID {
 public struct StreamRange: Sendable, Equatable {
     public var after: Int64
     public var through: Int64
-    /// Items of the range not handed to the sink (per-device order): they become rows when the
-    /// batch is settled.
-    public var deferred: [Int64] = []
 }
 
 /// Due deliveries of one sink, read together, and where the next read starts.
 public struct OutboxBatch: Sendable {
     public var sink: String
     public var items: [PendingDelivery]
-    /// Where the following batch is read from (``SQLiteJournal/readBatch(sink:limit:now:perDeviceOrder:after:)``).
+    /// Where the following batch is read from (``SQLiteJournal/readBatch(sink:limit:now:after:)``).
     public var cursor: OutboxCursor
     /// The stream events this batch covers, if any.
     public var stream: StreamRange?

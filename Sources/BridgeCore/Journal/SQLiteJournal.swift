@@ -49,7 +49,7 @@ public struct PendingDelivery: Sendable {
 }
 
 /// A place in a sink's outbox: in its rows, in the order due rows are read (next attempt, id), and
-/// in its stream (the last event seq read). ``SQLiteJournal/readBatch(sink:limit:now:perDeviceOrder:after:)``
+/// in its stream (the last event seq read). ``SQLiteJournal/readBatch(sink:limit:now:after:)``
 /// reads what comes after it, so a dispatcher can read its next batch while the previous one is
 /// still at the sink.
 public struct OutboxCursor: Sendable, Equatable {
@@ -117,7 +117,7 @@ public final class SQLiteJournal: Sendable {
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
     /// - Parameters:
     ///   - dedupWindow: How long an arrival with the same event id counts as a duplicate.
-    ///   - orderedSinks: Sinks configured with per-device ordering (see ``dueDeliveries(sink:limit:now:perDeviceOrder:)``).
+    ///   - orderedSinks: Sinks configured with per-device ordering (see ``readBatch(sink:limit:now:after:)``).
     ///   - backgroundCheckpoints: Checkpoint the WAL on a thread of its own (``WALCheckpointer``),
     ///     not inside commits. Always on in the gateway; off only to compare, in benchmarks.
     /// - Throws: ``JournalError`` when the file cannot be opened or migrated.
@@ -466,11 +466,11 @@ public final class SQLiteJournal: Sendable {
 
     // MARK: - Outbox
 
-    /// The deliveries of a sink that are due now (``readBatch(sink:limit:now:perDeviceOrder:after:)``'s items).
+    /// The deliveries of a sink that are due now (``readBatch(sink:limit:now:after:)``'s items).
     public func dueDeliveries(
-        sink: String, limit: Int, now: Date = Date(), perDeviceOrder: Bool = false, after cursor: OutboxCursor? = nil
+        sink: String, limit: Int, now: Date = Date(), after cursor: OutboxCursor? = nil
     ) async throws(JournalError) -> [PendingDelivery] {
-        try await readBatch(sink: sink, limit: limit, now: now, perDeviceOrder: perDeviceOrder, after: cursor).items
+        try await readBatch(sink: sink, limit: limit, now: now, after: cursor).items
     }
 
     /// The next due deliveries of a sink: first its due rows (retries, replays, the deliveries of
@@ -483,18 +483,19 @@ public final class SQLiteJournal: Sendable {
     /// - Parameters:
     ///   - limit: At most this many rows, and at most this many stream events (an event routed to
     ///     the sink by two routes gives two items).
-    ///   - perDeviceOrder: Return only each device's oldest pending delivery, so a device's next
-    ///     event is not handed to the sink before the previous one is delivered or dead-lettered
-    ///     (a retrying delivery holds back the device's later ones, not other devices). Uses the
-    ///     per-device index when the journal was opened with `sink` in `orderedSinks` (and such a
-    ///     sink has no stream); otherwise the same answer among the rows, found without it.
     ///   - after: Where the previous batch ended (read it before that one was settled); nil: from
     ///     the start of the rows and the sink's saved stream cursor.
+    ///
+    /// A sink among the journal's `orderedSinks` (per-device order) gets only each device's oldest
+    /// pending delivery, so a device's next event is not handed to the sink before the previous one
+    /// is delivered or dead-lettered (a retrying delivery holds back the device's later ones, not
+    /// other devices), found with the per-device index. Such a sink has rows only, no stream.
     public func readBatch(
-        sink: String, limit: Int, now: Date = Date(), perDeviceOrder: Bool = false, after cursor: OutboxCursor? = nil
+        sink: String, limit: Int, now: Date = Date(), after cursor: OutboxCursor? = nil
     ) async throws(JournalError) -> OutboxBatch {
         let cutoff = now.timeIntervalSince1970
-        let sql = Self.dueSQL(perDeviceOrder: perDeviceOrder, indexed: orderedSinks.contains(sink))
+        let ordered = orderedSinks.contains(sink)
+        let sql = Self.dueSQL(perDeviceOrder: ordered)
         let after = cursor ?? OutboxCursor(nextAttemptAt: -Double.greatestFiniteMagnitude, deliveryID: 0)
         do {
             let batch = try await pool.read { db in
@@ -527,42 +528,24 @@ public final class SQLiteJournal: Sendable {
                     next.deliveryID = last.deliveryID
                 }
                 var range: StreamRange?
-                if due.count < limit,
+                // An ordered sink's stream was turned into rows at open, and nothing is streamed to it.
+                if due.count < limit, !ordered,
                    let stream = try Row.fetchOne(
                        db.cachedStatement(sql: "SELECT bit, cursor, claimed_through FROM delivery_streams WHERE sink = ?"), arguments: [sink]
                    ) {
                     let saved: Int64 = stream[1]
                     let start = max(self.streamCatalog.settledThrough(sink, cursor: saved), after.streamSequence ?? saved)
-                    var (items, through) = try self.readStream(
+                    let (items, through) = try self.readStream(
                         db, sink: sink, bit: stream[0], start: start, claimedThrough: stream[2], limit: limit - due.count
                     )
-                    // Per-device order asked of a sink the journal was not opened with as ordered
-                    // (its deliveries are streamed): a device's first item goes; an item whose
-                    // device already has one in the batch or pending in the rows is deferred: it
-                    // becomes a row when the batch is settled, behind the device's earlier ones.
-                    var deferred: [Int64] = []
-                    if perDeviceOrder {
-                        var busy: [String: Bool] = [:]
-                        for row in due { busy[row.subject] = true }
-                        var kept: [PendingDelivery] = []
-                        for item in items {
-                            let waits = try busy[item.subject] ?? (Bool.fetchOne(
-                                db, sql: "SELECT EXISTS (SELECT 1 FROM deliveries WHERE sink = ? AND subject = ? AND state = 'pending')",
-                                arguments: [sink, item.subject]
-                            ) ?? false)
-                            if waits { deferred.append(item.deliveryID) } else { kept.append(item) }
-                            busy[item.subject] = true
-                        }
-                        items = kept
-                    }
                     due.append(contentsOf: items)
                     next.streamSequence = through
-                    if items.isEmpty && deferred.isEmpty {
+                    if items.isEmpty {
                         // Nothing for this sink after `start` up to `through`: once the cursor is at
                         // `start`, later reads begin at `through`.
                         self.streamCatalog.noteEmpty(sink, from: start, through: through)
                     } else {
-                        range = StreamRange(after: start, through: through, deferred: deferred)
+                        range = StreamRange(after: start, through: through)
                     }
                 }
                 return OutboxBatch(sink: sink, items: due, cursor: next, stream: range)
@@ -576,9 +559,9 @@ public final class SQLiteJournal: Sendable {
     /// The outbox query: arguments sink, now (unix seconds), the cursor's next_attempt_at and id
     /// (rows after it in the query's order), limit. Columns: id, route, attempts, subject,
     /// event id, body, next_attempt_at, options.
-    static func dueSQL(perDeviceOrder: Bool, indexed: Bool) -> String {
+    static func dueSQL(perDeviceOrder: Bool) -> String {
         let orderCondition = perDeviceOrder
-            ? "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.sink = d.sink AND p.subject = d.subject AND p.state = 'pending' \(indexed ? "AND p.ordered = 1" : "") AND p.id < d.id)"
+            ? "AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.sink = d.sink AND p.subject = d.subject AND p.state = 'pending' AND p.ordered = 1 AND p.id < d.id)"
             : ""
         return """
             SELECT d.id, d.route, d.attempts, d.subject, e.id AS event_id, e.body, d.next_attempt_at, d.options
@@ -616,7 +599,7 @@ public final class SQLiteJournal: Sendable {
         }
     }
 
-    /// Records what the sink made of a batch from ``readBatch(sink:limit:now:perDeviceOrder:after:)``,
+    /// Records what the sink made of a batch from ``readBatch(sink:limit:now:after:)``,
     /// in one transaction: rows delivered or failed as with ``markDelivered(_:at:)`` and
     /// ``markFailed(_:)``; failed stream items become rows; the stream's cursor moves to the end
     /// of the batch's stream range, and its delivered items are only counted.
@@ -638,7 +621,6 @@ public final class SQLiteJournal: Sendable {
                 try self.markDelivered(db, rowIDs, at: date)
                 try self.markFailed(db, failures)
                 guard let range else { return }
-                for id in range.deferred { _ = try self.claim(db, streamID: id) }
                 let cursor = try Int64.fetchOne(db.cachedStatement(sql: "SELECT cursor FROM delivery_streams WHERE sink = ?"), arguments: [sink]) ?? 0
                 guard range.after <= catalog.settledThrough(sink, cursor: cursor) else {
                     throw JournalError.writeFailed("stream of \(sink): a batch after \(range.after) cannot be settled while only \(cursor) is")
