@@ -60,6 +60,10 @@ final class WALCheckpointer: @unchecked Sendable {
     private var copiedThrough: Int32 = 0
     /// The WAL's length at the last commit: a shorter one means SQLite started it over.
     private var lastFrames: Int32 = 0
+    /// The writer has tried to finish this cycle: not again until the thread has run again (a
+    /// reader still inside the WAL can keep a finishing step from copying everything; each try
+    /// costs the commit it follows an fsync).
+    private var finishTried = false
     private var finishingRuns = 0
 
     private let checkpointsCounter = Counter(label: "thingbridge_journal_checkpoints_total", dimensions: [("where", "background")])
@@ -133,7 +137,10 @@ final class WALCheckpointer: @unchecked Sendable {
     private func committed(walFrames: Int32, writer: OpaquePointer?, schema: UnsafePointer<CChar>?) {
         enum Step { case none, wake, finish, inline }
         condition.lock()
-        if walFrames < lastFrames { copiedThrough = 0 }  // SQLite started the WAL over.
+        if walFrames < lastFrames {  // SQLite started the WAL over.
+            copiedThrough = 0
+            finishTried = false
+        }
         lastFrames = walFrames
         let left = walFrames - copiedThrough
         let step: Step
@@ -149,7 +156,8 @@ final class WALCheckpointer: @unchecked Sendable {
             requested = true
             condition.signal()
             step = .wake
-        } else if copiedThrough > 0 && left <= finishLimit {
+        } else if copiedThrough > 0 && left <= finishLimit && !finishTried {
+            finishTried = true
             step = .finish
         } else {
             step = .none
@@ -178,6 +186,7 @@ final class WALCheckpointer: @unchecked Sendable {
             let code = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
             condition.lock()
             busy = false
+            finishTried = false
             if code == SQLITE_OK {
                 // Unless the writer started the WAL over meanwhile (then these counts are of the old one).
                 if copied >= 0, lastFrames >= log { copiedThrough = copied }
