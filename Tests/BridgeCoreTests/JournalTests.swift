@@ -69,11 +69,10 @@ import ThingSpace
         }
     }
 
-    /// SQLite starts the WAL over only when a write begins with every frame copied back; under
-    /// back-to-back commits the checkpoint thread alone never gets there (the next commit has
-    /// always begun), and the WAL grew to the hard limit. The cycle's last frames are copied by
-    /// the writer itself, and the WAL stays near the soft limit.
-    @Test func theWALStartsOverUnderBackToBackCommits() async throws {
+    /// The WAL stays near the soft limit under back-to-back commits, with no commit checkpointing
+    /// inline. Whether a cycle ends with the thread catching up or with the writer finishing it
+    /// depends on timing; `CheckpointScheduleTests` covers the decisions themselves.
+    @Test func theWALStaysSmallUnderBackToBackCommits() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appending("journal.sqlite").path
             let journal = try SQLiteJournal(path: path)
@@ -86,7 +85,6 @@ import ThingSpace
             }
             let counts = journal.checkpointCounts
             #expect(counts.background >= 1)
-            #expect(counts.finishing >= 1)
             #expect(counts.inline == 0)
             // Never near the 64 MiB hard limit: a few cycles of 250 frames (1 MiB) at most.
             #expect(largestWAL < 8 * 1024 * 1024, "largest WAL: \(largestWAL) bytes")

@@ -750,13 +750,18 @@ public final class SQLiteJournal: Sendable {
     public func stats() async throws(JournalError) -> JournalStats {
         do {
             return try await pool.read { db in
-                let events = try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
+                // One pass over the events (this was four: on a journal of millions, each a full scan).
+                var events = 0, unmatched = 0, duplicates = 0
                 var byChannel: [String: Int] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT channel, count(*) AS n FROM events GROUP BY channel") {
-                    byChannel[row["channel"]] = row["n"]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT channel, count(*), sum(deliveries = 0), sum(seen_count - 1) FROM events GROUP BY channel
+                    """) {
+                    let count: Int = row[1]
+                    byChannel[row[0]] = count
+                    events += count
+                    unmatched += row[2] as Int
+                    duplicates += row[3] as Int
                 }
-                let unmatched = try Int.fetchOne(db, sql: "SELECT count(*) FROM events WHERE deliveries = 0") ?? 0
-                let duplicates = try Int.fetchOne(db, sql: "SELECT coalesce(sum(seen_count - 1), 0) FROM events") ?? 0
                 let quarantined = try Int.fetchOne(db, sql: "SELECT count(*) FROM quarantine") ?? 0
                 var pending: [String: Int] = [:], delivered: [String: Int] = [:], dead: [String: Int] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT sink, state, count(*) AS n FROM deliveries GROUP BY sink, state") {

@@ -54,17 +54,8 @@ final class WALCheckpointer: @unchecked Sendable {
     private var connection: OpaquePointer?
     private var completed = 0
     private var inlineRuns = 0
-    /// A checkpoint of the thread is asked for or running.
-    private var busy = false
-    /// Frames of the current WAL known to be in the database (from the last checkpoint).
-    private var copiedThrough: Int32 = 0
-    /// The WAL's length at the last commit: a shorter one means SQLite started it over.
-    private var lastFrames: Int32 = 0
-    /// The writer has tried to finish this cycle: not again until the thread has run again (a
-    /// reader still inside the WAL can keep a finishing step from copying everything; each try
-    /// costs the commit it follows an fsync).
-    private var finishTried = false
     private var finishingRuns = 0
+    private var schedule: CheckpointSchedule
 
     private let checkpointsCounter = Counter(label: "thingbridge_journal_checkpoints_total", dimensions: [("where", "background")])
     private let inlineCounter = Counter(label: "thingbridge_journal_checkpoints_total", dimensions: [("where", "inline")])
@@ -77,6 +68,7 @@ final class WALCheckpointer: @unchecked Sendable {
         self.softLimit = softLimit
         self.finishLimit = finishLimit
         self.hardLimit = hardLimit
+        self.schedule = CheckpointSchedule(softLimit: softLimit, finishLimit: finishLimit, hardLimit: hardLimit)
         var handle: OpaquePointer?
         let code = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil)
         guard code == SQLITE_OK, let handle else {
@@ -135,32 +127,11 @@ final class WALCheckpointer: @unchecked Sendable {
 
     /// Called by SQLite on the writer's thread after each commit, with the WAL's length.
     private func committed(walFrames: Int32, writer: OpaquePointer?, schema: UnsafePointer<CChar>?) {
-        enum Step { case none, wake, finish, inline }
         condition.lock()
-        if walFrames < lastFrames {  // SQLite started the WAL over.
-            copiedThrough = 0
-            finishTried = false
-        }
-        lastFrames = walFrames
-        let left = walFrames - copiedThrough
-        let step: Step
-        if walFrames >= hardLimit {
-            step = .inline
-        } else if busy || left <= 0 {
-            step = .none
-        } else if left >= softLimit || (copiedThrough > 0 && left > finishLimit) {
-            // A new cycle; or the commits made during the thread's checkpoint left more than the
-            // writer should copy itself: the thread copies those too (each such round is shorter
-            // than the one before, as a checkpoint copies faster than commits write).
-            busy = true
+        let step = schedule.committed(walFrames: walFrames)
+        if step == .wake {
             requested = true
             condition.signal()
-            step = .wake
-        } else if copiedThrough > 0 && left <= finishLimit && !finishTried {
-            finishTried = true
-            step = .finish
-        } else {
-            step = .none
         }
         condition.unlock()
         guard step == .inline || step == .finish else { return }
@@ -168,7 +139,7 @@ final class WALCheckpointer: @unchecked Sendable {
         var log: Int32 = 0, copied: Int32 = 0
         let code = sqlite3_wal_checkpoint_v2(writer, schema, SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
         condition.lock()
-        if code == SQLITE_OK, copied >= 0 { copiedThrough = copied }
+        if code == SQLITE_OK { schedule.writerCopied(through: copied) }
         if step == .inline { inlineRuns += 1 } else { finishingRuns += 1 }
         condition.unlock()
         (step == .inline ? inlineCounter : finishingCounter).increment()
@@ -185,11 +156,8 @@ final class WALCheckpointer: @unchecked Sendable {
             var log: Int32 = 0, copied: Int32 = 0
             let code = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
             condition.lock()
-            busy = false
-            finishTried = false
+            schedule.threadFinished(copied: code == SQLITE_OK ? copied : nil, log: log)
             if code == SQLITE_OK {
-                // Unless the writer started the WAL over meanwhile (then these counts are of the old one).
-                if copied >= 0, lastFrames >= log { copiedThrough = copied }
                 completed += 1
                 checkpointsCounter.increment()
             }
@@ -199,5 +167,77 @@ final class WALCheckpointer: @unchecked Sendable {
         finished = true
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// When to checkpoint, decided after each commit from the WAL's length (``WALCheckpointer``'s
+/// cycle). Only the decisions: no SQLite, no threads; the checkpointer holds it under its lock.
+struct CheckpointSchedule: Equatable {
+    enum Step: Equatable {
+        case none
+        /// Wake the checkpoint thread.
+        case wake
+        /// The writer copies the few frames left, so that the WAL can start over.
+        case finish
+        /// The WAL reached the hard limit: the writer checkpoints it all.
+        case inline
+    }
+
+    let softLimit: Int32
+    let finishLimit: Int32
+    let hardLimit: Int32
+    /// A checkpoint of the thread is asked for or running.
+    private(set) var busy = false
+    /// Frames of the current WAL known to be in the database (from the last checkpoint).
+    private(set) var copiedThrough: Int32 = 0
+    /// The WAL's length at the last commit: a shorter one means SQLite started it over.
+    private var lastFrames: Int32 = 0
+    /// The writer has tried to finish this cycle: not again until the thread has run again (a
+    /// reader still inside the WAL can keep a finishing step from copying everything, and each
+    /// try costs the commit it follows an fsync of the database file).
+    private var finishTried = false
+
+    init(softLimit: Int32, finishLimit: Int32, hardLimit: Int32) {
+        self.softLimit = softLimit
+        self.finishLimit = finishLimit
+        self.hardLimit = hardLimit
+    }
+
+    /// A commit left the WAL `walFrames` long.
+    mutating func committed(walFrames: Int32) -> Step {
+        if walFrames < lastFrames {  // SQLite started the WAL over.
+            copiedThrough = 0
+            finishTried = false
+        }
+        lastFrames = walFrames
+        let left = walFrames - copiedThrough
+        if walFrames >= hardLimit { return .inline }
+        if busy || left <= 0 { return .none }
+        if left >= softLimit || (copiedThrough > 0 && left > finishLimit) {
+            // A new cycle; or the commits made during the thread's checkpoint left more than the
+            // writer should copy itself: the thread copies those too (each such round is shorter
+            // than the one before, as a checkpoint copies faster than commits write).
+            busy = true
+            return .wake
+        }
+        if copiedThrough > 0 && !finishTried {
+            finishTried = true
+            return .finish
+        }
+        return .none
+    }
+
+    /// The writer's own checkpoint (finishing or inline) copied the WAL through frame `copied`.
+    mutating func writerCopied(through copied: Int32) {
+        if copied >= 0 { copiedThrough = copied }
+    }
+
+    /// The thread's checkpoint is done: it copied through `copied` (nil: it failed) of a WAL then
+    /// `log` frames long.
+    mutating func threadFinished(copied: Int32?, log: Int32) {
+        busy = false
+        finishTried = false
+        // Unless the writer started the WAL over meanwhile (then these counts are of the old one).
+        if let copied, copied >= 0, lastFrames >= log { copiedThrough = copied }
     }
 }
