@@ -57,6 +57,8 @@ final class GroupCommit<Entry: Sendable>: Sendable {
 
     /// Transactions committed so far (tests, status).
     var transactions: Int { state.withLock { $0.transactions } }
+    /// Appends waiting for a transaction to take them (tests).
+    var waiting: Int { state.withLock { $0.queued.count } }
 
     /// Commits `entries` together with whatever else is queued; returns their outcomes once the
     /// transaction is durable.
