@@ -2,6 +2,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TestSupport
 
 /// The committer on its own, with a commit that records its batches and can be held: which
 /// entries share a transaction, and who gets which outcome.
@@ -35,8 +36,7 @@ import Testing
 
     /// Waits (briefly, polling) until `condition` holds.
     static func until(_ condition: () -> Bool) async throws {
-        for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(2)) }
-        try #require(condition())
+        try #require(await eventually(timeout: .seconds(2), poll: .milliseconds(2)) { condition() })
     }
 
     @Test func whatArrivesDuringACommitSharesTheNextTransactionAndEachCallerGetsItsOwnOutcomes() async throws {

@@ -14,11 +14,11 @@ import Metrics
 /// commit time. Here the writer connection gets a WAL hook instead of the automatic checkpoint:
 /// after each commit it sees the WAL's length.
 ///
-/// A cycle: once ``softLimit`` frames were written since what is already copied, the thread is
+/// A cycle: once ``CheckpointSchedule/softLimit`` frames were written since what is already copied, the thread is
 /// woken and runs a PASSIVE checkpoint on its own connection — concurrently with later commits,
 /// on the core the commit path is not using. A PASSIVE checkpoint never blocks writers or
 /// readers; it copies what no reader still needs. When it is done, the commits made meanwhile
-/// are all that is left uncopied: if those are more than ``finishLimit`` frames, the thread runs
+/// are all that is left uncopied: if those are more than ``CheckpointSchedule/finishLimit`` frames, the thread runs
 /// again for them; once at most that many are left, the next commit copies them itself (a few
 /// pages and one fsync of the database file), so that the WAL is entirely in the database and
 /// SQLite starts it from the beginning at the next write.
@@ -29,23 +29,12 @@ import Metrics
 /// an earlier version did, ran about 550 checkpoints a second at 16 busy connections, each
 /// with two fsyncs that queued on the disk beside the commits' own.
 ///
-/// Safety net: should the WAL still reach ``hardLimit`` frames (the thread stopped, or cannot
+/// Safety net: should the WAL still reach ``CheckpointSchedule/hardLimit`` frames (the thread stopped, or cannot
 /// keep up, or readers held every finishing step back), the hook checkpoints inline on the
 /// writer, as SQLite's own automatic checkpoint would. Durability is unchanged either way: a
 /// commit is durable when the WAL is fsynced, and a checkpoint fsyncs the WAL before and the
 /// database after copying.
 final class WALCheckpointer: @unchecked Sendable {
-    /// WAL frames (pages) not yet copied after which the thread is woken. 250 pages (1 MiB): at
-    /// 16 busy connections, cycles of 1,000 pages (SQLite's default) gave a p99 about 1.5 times
-    /// as long, and of 4,000 pages twice to three times as long — the checkpoint's fsync of the
-    /// database file then flushes megabytes, and the commits' own fsyncs queue behind it.
-    let softLimit: Int32
-    /// Frames left after the thread's checkpoint that the writer copies itself to finish a cycle.
-    let finishLimit: Int32
-    /// WAL frames after which the writer checkpoints inline. 16,000 pages (64 MiB).
-    let hardLimit: Int32
-
-    private let path: String
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var requested = false
@@ -63,12 +52,9 @@ final class WALCheckpointer: @unchecked Sendable {
 
     /// Opens the checkpointer's own connection to the journal file.
     /// - Throws: ``JournalError/openFailed(_:)`` when SQLite cannot open it.
+    /// - Parameters: The limits of the cycle: see ``CheckpointSchedule``.
     init(path: String, softLimit: Int32 = 250, finishLimit: Int32 = 256, hardLimit: Int32 = 16000) throws(JournalError) {
-        self.path = path
-        self.softLimit = softLimit
-        self.finishLimit = finishLimit
-        self.hardLimit = hardLimit
-        self.schedule = CheckpointSchedule(softLimit: softLimit, finishLimit: finishLimit, hardLimit: hardLimit)
+        schedule = CheckpointSchedule(softLimit: softLimit, finishLimit: finishLimit, hardLimit: hardLimit)
         var handle: OpaquePointer?
         let code = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil)
         guard code == SQLITE_OK, let handle else {
@@ -183,8 +169,14 @@ struct CheckpointSchedule: Equatable {
         case inline
     }
 
+    /// WAL frames (pages) not yet copied after which the thread is woken. 250 pages (1 MiB) in
+    /// the journal: at 16 busy connections, cycles of 1,000 pages (SQLite's default) gave a p99
+    /// about 1.5 times as long, and of 4,000 pages two to three times as long — the checkpoint's
+    /// fsync of the database file then flushes megabytes, and the commits' own fsyncs queue behind it.
     let softLimit: Int32
+    /// Frames left after the thread's checkpoint that the writer copies itself to finish a cycle.
     let finishLimit: Int32
+    /// WAL frames after which the writer checkpoints inline. 16,000 pages (64 MiB) in the journal.
     let hardLimit: Int32
     /// A checkpoint of the thread is asked for or running.
     private(set) var busy = false
