@@ -151,6 +151,17 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .executableTarget(
+            name: "HTTPFloor",
+            dependencies: [
+                // The ingress benchmark's floor: CallbackServer's HTTP stack answering at once.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/HTTPFloor",
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
             name: "KafkaBenchmark",
             dependencies: [
                 "BridgeGateway", "BridgeCore", "BridgeSinks", "RdKafka", "ThingSpace",

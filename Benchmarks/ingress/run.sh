@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark: durable callbacks per second and ack latency, beside nginx answering a static 200,
+# Benchmark: durable callbacks per second and ack latency, beside nginx answering a static 200 and
+# our listener's own HTTP stack answering a static 200 with no work behind it (the floor),
 # with wrk, on this machine, in the same run. Prints a Markdown table. Not a test.
 #
 # Usage: Benchmarks/ingress/run.sh [seconds per run, default 10]
@@ -14,7 +15,7 @@ if ! command -v wrk >/dev/null || { ! command -v nginx >/dev/null && [[ ! -x /us
 fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
-(cd "$repo" && swift build -c release --product thingbridge >/dev/null)
+(cd "$repo" && swift build -c release --product thingbridge >/dev/null && swift build -c release --product HTTPFloor >/dev/null)
 binary="$repo/.build/release/thingbridge"
 
 work="$(mktemp -d -t tb-ingress-bench.XXXXXX)"
@@ -22,6 +23,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 nginx_port="$(free_port)"; bridge_port="$(free_port)"; admin_port="$(free_port)"
 cleanup() {
     [[ -n "${bridge_pid:-}" ]] && kill -TERM "$bridge_pid" 2>/dev/null && wait "$bridge_pid" 2>/dev/null || true
+    [[ -n "${floor_pid:-}" ]] && kill -TERM "$floor_pid" 2>/dev/null && wait "$floor_pid" 2>/dev/null || true
     [[ -f "$work/nginx.pid" ]] && kill -QUIT "$(cat "$work/nginx.pid")" 2>/dev/null || true
     rm -rf "$work"
 }
@@ -45,6 +47,14 @@ http {
 }
 CONF
 "$NGINX" -c "$work/nginx.conf"
+
+# The floor: thingbridge's callback listener stack (SwiftNIO's HTTP/1.1 server, same event loops,
+# options and pipeline) answering 200 as soon as a request has been read: no parsing, no journal.
+# What any gateway on this HTTP stack can reach here, in the same run (Benchmarks/HTTPFloor).
+"$repo/.build/release/HTTPFloor" 0 > "$work/floor.port" &
+floor_pid=$!
+for _ in $(seq 1 100); do [[ -s "$work/floor.port" ]] && break; sleep 0.1; done
+floor_port="$(head -1 "$work/floor.port")"
 
 # thingbridge: one account, a file sink, every event journaled (fsync) before the 200.
 mkdir -p "$work/routes"
@@ -92,7 +102,9 @@ run() { # name url connections
     p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
     errors="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
     printf '| %s | %s | %.0f | %s | %s | %s |\n' "$1" "$3" "$rps" "$p50" "$p99" "${errors:-0}"
+    rate["$4-$3"]="$rps"
 }
+declare -A rate
 
 echo ""
 echo "Ingress, ${duration}s per run, $(nproc) cores, wrk on the same machine"
@@ -100,10 +112,15 @@ echo ""
 echo "| server | connections | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---:|---:|---:|---:|---:|"
 for c in 1 16 64; do
-    run "nginx static 200 (reference)" "http://127.0.0.1:$nginx_port/callbacks/thingspace/0000123456-00001" "$c"
-    run "thingbridge, durable (fsync) 200" "http://127.0.0.1:$bridge_port/callbacks/thingspace/0000123456-00001" "$c"
+    run "nginx static 200 (reference)" "http://127.0.0.1:$nginx_port/callbacks/thingspace/0000123456-00001" "$c" nginx
+    run "SwiftNIO HTTP/1.1 static 200 (floor: our listener's stack, no work)" "http://127.0.0.1:$floor_port/callbacks/thingspace/0000123456-00001" "$c" floor
+    run "thingbridge, durable (fsync) 200" "http://127.0.0.1:$bridge_port/callbacks/thingspace/0000123456-00001" "$c" bridge
 done
 rss_kib="$(awk '/VmRSS/ {print $2}' "/proc/$bridge_pid/status")"
 read -r events duplicates < <(curl -s "http://127.0.0.1:$admin_port/status" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["events"], d["duplicatesSeen"])')
 echo ""
+for c in 16 64; do
+    awk -v c="$c" -v n="${rate[nginx-$c]}" -v f="${rate[floor-$c]}" -v b="${rate[bridge-$c]}" \
+        'BEGIN { printf "%d connections: thingbridge at %.1f%% of nginx; the floor (no work at all) at %.1f%%; thingbridge at %.1f%% of the floor\n", c, 100*b/n, 100*f/n, 100*b/f }'
+done
 echo "thingbridge after the runs: RSS $(( rss_kib / 1024 )) MiB, $events events journaled, $duplicates requests answered as duplicates (must be 0)"
