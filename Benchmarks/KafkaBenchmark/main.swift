@@ -11,7 +11,12 @@
 //    for every delivery report, mark delivered. Beside it, in the same run and against the same
 //    cluster, `kcat -P` produces the same records (same keys, same values, headers of the same
 //    sizes, same producer settings) from a file; its wall time includes its start-up. Median of
-//    the rounds; the two alternate within a round.
+//    the rounds; the two alternate within a round. Two rows bound the sink from either side: our
+//    producer alone (RdKafka's `KafkaProducer` sending the sink's records, rendered beforehand,
+//    with the sink's batches: librdkafka from Swift without the journal), and the ceiling (the
+//    journal's outbox feeding a sink that confirms at once: the journal side without Kafka). Each
+//    row also gets its CPU time per event: every thread of this process (journal, sink, librdkafka,
+//    the mock brokers) plus kcat's, from getrusage; "cores busy" is that CPU over the wall time.
 // 2. Latency. A Gateway (callback listener, journal with fsync, kafka sink) takes callbacks
 //    posted at a fixed rate (open loop: request i is due at start + i/rate, and its latency is
 //    counted from then, so a stall delays the requests behind it and is not hidden). End to end
@@ -22,7 +27,8 @@
 //
 // Prints Markdown tables. Usage: KafkaBenchmark [events 100000] [rounds 3] [seconds 10] [rate 2000]
 // (seconds 0 skips the latency run). BENCH_LINGER_MS sets the sink's linger in the throughput run (default 5);
-// BENCH_CEILING_ONLY=1 runs only the ceiling row, BENCH_SINK_ONLY=1 only the default sink row (for profiles).
+// BENCH_CEILING_ONLY=1 runs only the ceiling row, BENCH_SINK_ONLY=1 only the default sink row,
+// BENCH_PRODUCER_ONLY=1 only our producer's row (for profiles).
 
 import AsyncHTTPClient
 import BridgeCore
@@ -70,6 +76,17 @@ func temporaryFolder(_ name: String) throws -> URL {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kafka-bench-\(name)-\(UUID().uuidString.prefix(6))")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     return folder
+}
+
+/// CPU seconds (user + system) used so far by this process (every thread: the journal, the sink,
+/// librdkafka's threads and the mock brokers') and by the children it has waited for (kcat).
+func cpuSeconds() -> Double {
+    func total(_ who: Int32) -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(who), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+    return total(RUSAGE_SELF.rawValue) + total(RUSAGE_CHILDREN.rawValue)
 }
 
 /// The demo's twelve devices and their kind of text.
@@ -140,6 +157,8 @@ struct ThroughputRow {
     var recordsInTopic = 0
     /// Share of the time spent in KafkaSink.deliver, and batches, of the last round.
     var inSink: (share: Double, batches: Int)?
+    /// CPU seconds of each round (this process and kcat together).
+    var cpu: [Double] = []
 }
 
 let cluster = try KafkaMockCluster(brokers: 3)
@@ -183,6 +202,48 @@ func runSink(journal: SQLiteJournal, topic: String?, batchSize: Int, inFlight: I
     await kafka?.close()
     let spent = sink.inSink.withLock { $0 }
     return (elapsed, (spent.seconds / elapsed, spent.batches))
+}
+
+/// Times our producer alone (RdKafka's `KafkaProducer`, the sink's producer settings) sending
+/// records the sink rendered beforehand, in batches of `batchSize` with `inFlight` at once (the
+/// sink's default), until every delivery report is in: librdkafka from Swift, without the journal
+/// and without rendering. Returns the seconds, and the records that were not delivered.
+func runProducer(_ records: [KafkaProducerMessage], batchSize: Int, inFlight: Int) async throws -> (seconds: Double, failed: Int) {
+    let linger = ProcessInfo.processInfo.environment["BENCH_LINGER_MS"].flatMap(Int.init) ?? 5
+    let config = KafkaSinkConfig(brokers: [bootstrap], topic: records.first?.topic ?? "unused", linger: .milliseconds(linger)).producerConfig
+    let producer = try KafkaProducer(config: config, logger: quiet)
+    // Asks for the topic's metadata first, as the sink's health check does at start: a producer
+    // that meets a topic for the first time in a produce call waits for librdkafka's next topic
+    // scan (up to a second) before it sends anything to it.
+    _ = try await producer.metadata(topic: records.first?.topic)
+    let start = ContinuousClock.now
+    let failed = await withTaskGroup(of: Int.self) { group in
+        var next = 0, running = 0, failed = 0
+        while next < records.count || running > 0 {
+            while running < inFlight, next < records.count {
+                let batch = Array(records[next..<min(next + batchSize, records.count)])
+                next += batch.count
+                running += 1
+                group.addTask { await producer.send(batch).count { if case .failure = $0 { true } else { false } } }
+            }
+            failed += await group.next() ?? 0
+            running -= 1
+        }
+        return failed
+    }
+    let elapsed = seconds(ContinuousClock.now - start)
+    await producer.close(flushTimeout: .seconds(5))
+    return (elapsed, failed)
+}
+
+/// The records the sink makes for `events`, addressed to `topic`.
+func renderedRecords(_ events: [BridgeEvent], topic: String) async throws -> [KafkaProducerMessage] {
+    let kafka = try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: topic), logger: quiet)
+    let records = try events.enumerated().map { n, event in
+        kafka.record(for: SinkItem(deliveryID: Int64(n + 1), route: "all", attempt: 1, event: event, eventJSON: try event.jsonData()))
+    }
+    await kafka.close()
+    return records
 }
 
 /// The records the sink produces for `events`, as kcat input: `key<TAB>value` lines, and the
@@ -245,6 +306,7 @@ func recordsIn(_ topic: String) -> Int {
 }
 
 var kcatRow = ThroughputRow(name: "reference: `kcat -P`, same records, same cluster")
+var producerRow = ThroughputRow(name: "our producer alone: RdKafka `KafkaProducer`, the sink's records rendered beforehand, batchSize \(sinkSettings.last!.0), \(sinkSettings.last!.1) in flight (no journal)")
 var sinkRows = sinkSettings.map { ThroughputRow(name: "journal → Dispatcher → KafkaSink, batchSize \($0.0), \($0.1) batch(es) in flight\($0 == sinkSettings.last! ? " (default)" : "")") }
 let ceilingBatch = sinkSettings.map(\.0).max() ?? 2000
 var ceilingRow = ThroughputRow(name: "ceiling: journal → Dispatcher → a sink that confirms at once, batchSize \(ceilingBatch) (outbox read + delivered marks only)", recordsInTopic: -1)
@@ -255,36 +317,56 @@ var headerBytes = 0
 let ceilingOnly = ProcessInfo.processInfo.environment["BENCH_CEILING_ONLY"] == "1"
 /// `BENCH_SINK_ONLY=1`: only the default sink row, no kcat, no ceiling (for profiling the sink).
 let sinkOnly = ProcessInfo.processInfo.environment["BENCH_SINK_ONLY"] == "1"
+/// `BENCH_PRODUCER_ONLY=1`: only our producer's row (for profiling the wrapper).
+let producerOnly = ProcessInfo.processInfo.environment["BENCH_PRODUCER_ONLY"] == "1"
 for round in 1...rounds {
-    for (index, (batchSize, inFlight)) in sinkSettings.enumerated() where !ceilingOnly && (!sinkOnly || index == sinkSettings.count - 1) {
+    for (index, (batchSize, inFlight)) in sinkSettings.enumerated() where !ceilingOnly && (!sinkOnly || index == sinkSettings.count - 1) && (!producerOnly || index == 0) {
         let folder = try temporaryFolder("sink")
         defer { try? FileManager.default.removeItem(at: folder) }
         let (journal, journaled) = try await journalWithEvents(events, folder: folder)
-        if let kcat, index == 0 {
+        if let kcat, index == 0, !producerOnly {
             let input = folder.appendingPathComponent("records.tsv")
             let headers = try await kcatInput(journaled, file: input)
             headerBytes = headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
             let topic = "bench.kcat.\(round)"
             try cluster.createTopic(topic, partitions: 3)
+            let kcatCPU = cpuSeconds()
             kcatRow.seconds.append(try runKcat(kcat, file: input, topic: topic, headers: headers))
+            kcatRow.cpu.append(cpuSeconds() - kcatCPU)
             kcatRow.recordsInTopic = recordsIn(topic)
             let lines = try String(contentsOf: input, encoding: .utf8).split(separator: "\n")
             keyBytes = lines.reduce(0) { $0 + ($1.split(separator: "\t", maxSplits: 1).first?.utf8.count ?? 0) } / lines.count
             valueBytes = lines.reduce(0) { $0 + $1.utf8.count } / lines.count - keyBytes - 1
         }
+        if index == 0, !sinkOnly {
+            let topic = "bench.producer.\(round)"
+            try cluster.createTopic(topic, partitions: 3)
+            let records = try await renderedRecords(journaled, topic: topic)
+            let producerCPU = cpuSeconds()
+            let result = try await runProducer(records, batchSize: sinkSettings.last!.0, inFlight: sinkSettings.last!.1)
+            producerRow.cpu.append(cpuSeconds() - producerCPU)
+            if result.failed > 0 { print("our producer alone: \(result.failed) records not delivered") }
+            producerRow.seconds.append(result.seconds)
+            producerRow.recordsInTopic = recordsIn(topic)
+            if producerOnly { continue }
+        }
         let topic = "bench.sink.\(index).\(round)"
         try cluster.createTopic(topic, partitions: 3)
+        let sinkCPU = cpuSeconds()
         let result = try await runSink(journal: journal, topic: topic, batchSize: batchSize, inFlight: inFlight)
+        sinkRows[index].cpu.append(cpuSeconds() - sinkCPU)
         sinkRows[index].seconds.append(result.seconds)
         sinkRows[index].inSink = result.inSink
         sinkRows[index].recordsInTopic = recordsIn(topic)
         try journal.close()
     }
-    if sinkOnly { continue }
+    if sinkOnly || producerOnly { continue }
     let folder = try temporaryFolder("ceiling")
     defer { try? FileManager.default.removeItem(at: folder) }
     let (journal, _) = try await journalWithEvents(events, folder: folder)
+    let ceilingCPU = cpuSeconds()
     let result = try await runSink(journal: journal, topic: nil, batchSize: ceilingBatch)
+    ceilingRow.cpu.append(cpuSeconds() - ceilingCPU)
     ceilingRow.seconds.append(result.seconds)
     try journal.close()
 }
@@ -292,15 +374,18 @@ for round in 1...rounds {
 print("")
 print("Kafka throughput: \(events) events, 3-broker mock cluster, 3 partitions, record ≈ \(valueBytes) B value + \(keyBytes) B key + 7 headers (\(headerBytes) B), idempotent, acks=all, linger 5 ms; median of \(rounds)")
 print("")
-print("| run | events | seconds (median) | events/s | best events/s | records in topic | × kcat | time in KafkaSink.deliver |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| run | events | seconds (median) | events/s | best events/s | records in topic | × kcat | CPU µs per event | cores busy | time in KafkaSink.deliver |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 let kcatRate = kcatRow.seconds.isEmpty ? nil : Double(events) / median(kcatRow.seconds)
-for row in [kcatRow] + sinkRows + [ceilingRow] where !row.seconds.isEmpty {
+for row in [kcatRow, producerRow] + sinkRows + [ceilingRow] where !row.seconds.isEmpty {
     let rate = Double(events) / median(row.seconds)
     let best = Double(events) / (row.seconds.min() ?? .nan)
     let ratio = kcatRate.map { String(format: "%.2f", rate / $0) } ?? "-"
     let sinkShare = row.inSink.map { String(format: "%.0f%% (%d batches, %.1f ms each)", $0.share * 100, $0.batches, $0.share * (row.seconds.last ?? 0) * 1000 / Double(max(1, $0.batches))) } ?? "-"
-    print("| \(row.name) | \(events) | \(String(format: "%.2f", median(row.seconds))) | \(Int(rate)) | \(Int(best)) | \(row.recordsInTopic < 0 ? "-" : String(row.recordsInTopic)) | \(ratio) | \(sinkShare) |")
+    // CPU of every thread of this process (journal, sink, librdkafka, the mock brokers) and of kcat.
+    let cpu = row.cpu.isEmpty ? "-" : String(format: "%.1f", median(row.cpu) / Double(events) * 1e6)
+    let busy = row.cpu.isEmpty ? "-" : String(format: "%.2f", median(row.cpu) / median(row.seconds))
+    print("| \(row.name) | \(events) | \(String(format: "%.2f", median(row.seconds))) | \(Int(rate)) | \(Int(best)) | \(row.recordsInTopic < 0 ? "-" : String(row.recordsInTopic)) | \(ratio) | \(cpu) | \(busy) | \(sinkShare) |")
 }
 
 // MARK: - 2. Latency: callback → delivery report, through a Gateway

@@ -117,95 +117,110 @@ final class ProducerCore: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let stopped = Mutex(StopState())
 
-    /// Waiters are correlated by message id; each ``send(_:)`` call is one batch.
+    /// Waiters are correlated by message id; each ``send(_:)`` call is one batch, and a message's
+    /// id is its batch's id and its index in the batch (``messageID(batch:index:)``), so a report
+    /// finds its result's place without a table of its own.
     ///
-    /// Invariant: a message id is in `slots` from just before `rd_kafka_producev` until its
-    /// result is recorded (report, produce failure, cancellation or shutdown) — exactly once,
-    /// because whoever records it removes it. A batch is finished (its continuation resumed, with
-    /// every result filled) when its `remaining` reaches 0 and its continuation is installed.
+    /// Invariant: every message of a batch gets exactly one result — its report, its produce
+    /// failure, or (cancelled caller, shutdown) a retriable failure — because a result is only
+    /// recorded where none is yet. A batch is finished (its continuation resumed, with every result
+    /// filled) when its `remaining` reaches 0 and its continuation is installed; reports for a
+    /// finished or given-up batch find no batch and are ignored.
     struct State {
-        struct Batch {
+        /// One caller's messages. A class: results are filled in place, one report at a time,
+        /// without copying the batch out of the table and back.
+        final class Batch {
             var results: [KafkaDeliveryResult?]
             var remaining: Int
-            var ids: [UInt64] = []
             var continuation: CheckedContinuation<[KafkaDeliveryResult], Never>?
+
+            init(count: Int) {
+                results = Array(repeating: nil, count: count)
+                remaining = count
+            }
+
+            /// Records the result of item `index` unless it has one. - Returns: whether it was recorded.
+            func record(_ index: Int, _ result: KafkaDeliveryResult) -> Bool {
+                guard index < results.count, results[index] == nil else { return false }
+                results[index] = result
+                remaining -= 1
+                return true
+            }
         }
 
-        var nextMessageID: UInt64 = 1
-        var nextBatchID = 1
-        var slots: [UInt64: (batch: Int, index: Int)] = [:]
-        var batches: [Int: Batch] = [:]
+        /// Bits of a message id that hold its index in its batch (the batch id is above them).
+        static let indexBits: UInt64 = 24
+        /// The most messages one batch may hold; ``ProducerCore/send(_:)`` splits larger sends.
+        static let maxBatch = Int(1 << indexBits) - 1
+
+        static func messageID(batch: UInt64, index: Int) -> UInt64 { batch << indexBits | UInt64(index) }
+
+        var nextBatchID: UInt64 = 1
+        var batches: [UInt64: Batch] = [:]
+        /// Messages whose results are not filled yet, over all batches.
+        var inFlight = 0
         var isClosing = false
         var fatalError: KafkaError?
         var lastError: KafkaError?
 
         typealias Completion = (CheckedContinuation<[KafkaDeliveryResult], Never>, [KafkaDeliveryResult])
 
-        mutating func openBatch(count: Int) -> Int {
+        mutating func openBatch(count: Int) -> UInt64 {
             let id = nextBatchID
             nextBatchID += 1
-            batches[id] = Batch(results: Array(repeating: nil, count: count), remaining: count)
+            batches[id] = Batch(count: count)
+            inFlight += count
             return id
         }
 
-        mutating func install(_ continuation: CheckedContinuation<[KafkaDeliveryResult], Never>, batch: Int) -> Completion? {
-            batches[batch]?.continuation = continuation
-            return finishIfDone(batch)
-        }
-
-        enum Registration {
-            case produce(UInt64)
+        enum Installed {
+            /// Produce the batch's messages.
+            case produce
+            /// Do not: the producer is closing or failed (every result is filled), or the batch
+            /// is already finished (a cancelled caller); the completion, if any, resumes the caller.
             case skip(Completion?)
         }
 
-        /// A message id for item `index`, or (closing, or the batch was given up) its failure.
-        mutating func register(batch: Int, index: Int) -> Registration {
-            guard batches[batch] != nil, batches[batch]!.results[index] == nil else { return .skip(nil) }
-            if isClosing || fatalError != nil {
-                let error = fatalError ?? .shutDown("the producer is closing")
-                return .skip(record(batch: batch, index: index, .failure(error)))
+        mutating func install(_ continuation: CheckedContinuation<[KafkaDeliveryResult], Never>, batch id: UInt64) -> Installed {
+            guard let batch = batches[id] else { return .skip(nil) }
+            batch.continuation = continuation
+            if batch.remaining > 0, isClosing || fatalError != nil {
+                fill(id, fatalError ?? .shutDown("the producer is closing"))
             }
-            let id = nextMessageID
-            nextMessageID += 1
-            slots[id] = (batch, index)
-            batches[batch]!.ids.append(id)
-            return .produce(id)
+            if batch.remaining < batch.results.count { return .skip(finishIfDone(id)) }
+            return .produce
         }
 
-        /// Records the result for a message id (once; later reports for it are ignored).
+        /// Records the result of a message id (once; later results for it are ignored).
         mutating func complete(id: UInt64, _ result: KafkaDeliveryResult) -> Completion? {
-            guard let slot = slots.removeValue(forKey: id) else { return nil }
-            return record(batch: slot.batch, index: slot.index, result)
+            let batch = id >> Self.indexBits
+            guard let open = batches[batch], open.record(Int(id & UInt64(Self.maxBatch)), result) else { return nil }
+            inFlight -= 1
+            return finishIfDone(batch)
         }
 
         /// Fills every open result of a batch with `error` (cancelled caller).
-        mutating func abandon(batch: Int, _ error: KafkaError) -> Completion? {
-            guard let open = batches[batch] else { return nil }
-            for id in open.ids { slots.removeValue(forKey: id) }
-            var completion: Completion?
-            for index in open.results.indices where batches[batch]?.results[index] == nil {
-                completion = record(batch: batch, index: index, .failure(error)) ?? completion
-            }
-            return completion
+        mutating func abandon(batch: UInt64, _ error: KafkaError) -> Completion? {
+            fill(batch, error)
+            return finishIfDone(batch)
         }
 
         /// Fails everything still waiting (shutdown).
         mutating func failAll(_ error: KafkaError) -> [Completion] {
-            slots.removeAll()
-            return batches.keys.compactMap { abandon(batch: $0, error) }
+            batches.keys.compactMap { abandon(batch: $0, error) }
         }
 
-        private mutating func record(batch: Int, index: Int, _ result: KafkaDeliveryResult) -> Completion? {
-            guard batches[batch]?.results[index] == nil else { return nil }
-            batches[batch]!.results[index] = result
-            batches[batch]!.remaining -= 1
-            return finishIfDone(batch)
+        private mutating func fill(_ id: UInt64, _ error: KafkaError) {
+            guard let batch = batches[id] else { return }
+            for index in batch.results.indices where batch.record(index, .failure(error)) {
+                inFlight -= 1
+            }
         }
 
-        private mutating func finishIfDone(_ batch: Int) -> Completion? {
-            guard let open = batches[batch], open.remaining == 0, let continuation = open.continuation else { return nil }
-            batches.removeValue(forKey: batch)
-            return (continuation, open.results.map { $0! })
+        private mutating func finishIfDone(_ id: UInt64) -> Completion? {
+            guard let batch = batches[id], batch.remaining == 0, let continuation = batch.continuation else { return nil }
+            batches.removeValue(forKey: id)
+            return (continuation, batch.results.map { $0! })
         }
     }
 
@@ -220,7 +235,7 @@ final class ProducerCore: Sendable {
         self.onStatistics = onStatistics
     }
 
-    var inFlight: Int { state.withLock { $0.slots.count } }
+    var inFlight: Int { state.withLock { $0.inFlight } }
     var fatalError: KafkaError? { state.withLock { $0.fatalError } }
     var lastError: KafkaError? { state.withLock { $0.lastError } }
 
@@ -228,15 +243,24 @@ final class ProducerCore: Sendable {
 
     func send(_ messages: [KafkaProducerMessage]) async -> [KafkaDeliveryResult] {
         if messages.isEmpty { return [] }
+        if messages.count > State.maxBatch {
+            var results: [KafkaDeliveryResult] = []
+            for start in stride(from: 0, to: messages.count, by: State.maxBatch) {
+                results += await send(Array(messages[start..<min(start + State.maxBatch, messages.count)]))
+            }
+            return results
+        }
         let batch = state.withLock { $0.openBatch(count: messages.count) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                resume(state.withLock { $0.install(continuation, batch: batch) })
-                for (index, message) in messages.enumerated() {
-                    switch state.withLock({ $0.register(batch: batch, index: index) }) {
-                    case .skip(let completion):
-                        resume(completion)
-                    case .produce(let id):
+                switch state.withLock({ $0.install(continuation, batch: batch) }) {
+                case .skip(let completion):
+                    resume(completion)
+                case .produce:
+                    // Outside the lock: reports for the first messages may come back while the
+                    // last ones are still being queued.
+                    for (index, message) in messages.enumerated() {
+                        let id = State.messageID(batch: batch, index: index)
                         // Non-blocking: queues the message (librdkafka copies it).
                         let code = client.produce(message, id: id)
                         if code != .noError {
@@ -313,20 +337,18 @@ final class ProducerCore: Sendable {
     private func handle(_ event: RDKafkaEvent) {
         switch event {
         case .deliveryReports(let reports):
-            var completions: [State.Completion] = []
             var failures: [KafkaError] = []
-            for report in reports {
-                let result: KafkaDeliveryResult
+            let results = reports.map { report -> KafkaDeliveryResult in
                 if report.code == .noError {
-                    result = .success(KafkaDeliveryReport(topic: report.topic, partition: report.partition, offset: report.offset))
-                } else {
-                    let error = makeError(report.code)
-                    failures.append(error)
-                    result = .failure(error)
+                    return .success(KafkaDeliveryReport(topic: report.topic, partition: report.partition, offset: report.offset))
                 }
-                if let completion = state.withLock({ $0.complete(id: report.id, result) }) {
-                    completions.append(completion)
-                }
+                let error = makeError(report.code)
+                failures.append(error)
+                return .failure(error)
+            }
+            // One lock for the event's reports (librdkafka hands them over per produce response).
+            let completions = state.withLock { state in
+                zip(reports, results).compactMap { report, result in state.complete(id: report.id, result) }
             }
             if let first = failures.first {
                 logger.debug("delivery failed", metadata: ["count": "\(failures.count)", "error": "\(first)"])

@@ -41,6 +41,51 @@ struct KafkaProducerTests {
         await producer.close(flushTimeout: .seconds(5))
     }
 
+    /// Reports are matched to their callers by the message's id (its batch and its place in it):
+    /// batches sent at once, interleaved on the wire, to two topics, each get back exactly their own
+    /// messages' reports, in order, and the consumer finds every record where its report said.
+    @Test func concurrentBatchesToTwoTopicsEachGetTheirOwnReports() async throws {
+        let kafka = try MockKafka(brokers: 3)
+        for topic in ["batches-a", "batches-b"] { try kafka.cluster.createTopic(topic, partitions: 3, replicationFactor: 3) }
+        let producer = try kafka.producer()
+        let batches = 8, perBatch = 250
+        let sent = await withTaskGroup(of: (Int, [KafkaDeliveryResult]).self) { group in
+            for batch in 0..<batches {
+                group.addTask {
+                    // Both topics inside each batch, alternating: every message names its own.
+                    let messages = (0..<perBatch).map { n in
+                        MockKafka.message(n % 2 == 0 ? "batches-a" : "batches-b", key: "device-\(n % 7)", value: "\(batch)/\(n)")
+                    }
+                    return (batch, await producer.send(messages))
+                }
+            }
+            var sent: [Int: [KafkaDeliveryResult]] = [:]
+            for await (batch, results) in group { sent[batch] = results }
+            return sent
+        }
+        #expect(producer.inFlight == 0)
+        var reported: [String: KafkaDeliveryReport] = [:]
+        for (batch, results) in sent {
+            #expect(results.count == perBatch)
+            for (n, result) in results.enumerated() {
+                let report = try result.get()
+                #expect(report.topic == (n % 2 == 0 ? "batches-a" : "batches-b"))
+                reported["\(batch)/\(n)"] = report
+            }
+        }
+        #expect(reported.count == batches * perBatch)
+        for topic in ["batches-a", "batches-b"] {
+            let read = try await kafka.readBack(topic, count: batches * perBatch / 2)
+            #expect(read.count == batches * perBatch / 2)
+            for message in read {
+                let value = String(decoding: message.value ?? Data(), as: UTF8.self)
+                let report = try #require(reported[value], "no report for \(value)")
+                #expect(report.topic == topic && report.partition == message.partition && report.offset == message.offset, "\(value)")
+            }
+        }
+        await producer.close(flushTimeout: .seconds(5))
+    }
+
     @Test func theRealBrokerRoundTripWorksOnTheMockCluster() async throws {
         let kafka = try MockKafka(brokers: 3)
         try kafka.cluster.createTopic("thingbridge.test", partitions: 3)

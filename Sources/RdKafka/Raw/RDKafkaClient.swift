@@ -4,6 +4,7 @@
 
 internal import CRdKafka
 import Foundation
+import Synchronization
 
 /// What `rd_kafka_queue_poll` handed out, copied into Swift values (the C event is destroyed
 /// before this is returned).
@@ -35,10 +36,11 @@ enum RDKafkaEvent: Sendable {
 /// reference should be dropped off the cooperative pool (``KafkaProducer`` drops it on its poll
 /// thread).
 ///
-/// `@unchecked Sendable` is safe because the only stored state is immutable pointers, and the
-/// librdkafka calls made through them (produce, queue poll, flush, purge, metadata, outq_len,
-/// consumer poll) are documented as thread-safe on one handle; the handle outlives every call
-/// because every call goes through this object, which is only freed after the last reference.
+/// `@unchecked Sendable` is safe because the stored state is immutable pointers and a
+/// `Mutex`-guarded table of topic handles, and the librdkafka calls made through them (produce,
+/// queue poll, flush, purge, metadata, outq_len, consumer poll, topic_new) are documented as
+/// thread-safe on one handle; the handle outlives every call because every call goes through this
+/// object, which is only freed after the last reference.
 final class RDKafkaClient: @unchecked Sendable {
     enum Kind: Sendable { case producer, consumer }
 
@@ -47,6 +49,10 @@ final class RDKafkaClient: @unchecked Sendable {
     /// Producer: `rd_kafka_queue_get_main`, a reference we hold (destroyed in deinit). Logs,
     /// errors, statistics and delivery reports all arrive here.
     private let mainQueue: OpaquePointer?
+    /// Producer: a topic handle per topic produced to (`rd_kafka_topic_new`, one reference each,
+    /// destroyed in deinit before the client), so that a message names its topic by handle instead
+    /// of librdkafka looking the name up, under its lock, for every message.
+    private let topics = Mutex<[String: OpaquePointer]>([:])
 
     private init(kind: Kind, handle: OpaquePointer, mainQueue: OpaquePointer?) {
         self.kind = kind
@@ -55,6 +61,7 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     deinit {
+        for topic in topics.withLock({ Array($0.values) }) { rd_kafka_topic_destroy(topic) }
         if let mainQueue { rd_kafka_queue_destroy(mainQueue) }
         if kind == .consumer { _ = rd_kafka_consumer_close(handle) }
         rd_kafka_destroy(handle)
@@ -125,12 +132,16 @@ final class RDKafkaClient: @unchecked Sendable {
         let opaque = UnsafeMutableRawPointer(bitPattern: UInt(id))
         // -1 is RD_KAFKA_PARTITION_UA: let the partitioner choose from the key.
         let partition = message.partition ?? -1
+        guard let topic = topicHandle(message.topic) else {
+            if let headers { rd_kafka_headers_destroy(headers) }
+            return KafkaError.Code(rd_kafka_last_error())
+        }
         let code = message.value.withUnsafeBytes { value in
             withOptionalBytes(message.key) { key in
                 // RD_KAFKA_MSG_F_COPY (in the shim): librdkafka copies key and value before it
                 // returns, so these buffers need not outlive the call.
                 thingbridge_produce(
-                    handle, message.topic, partition, key?.baseAddress, key?.count ?? 0,
+                    handle, topic, partition, key?.baseAddress, key?.count ?? 0,
                     value.baseAddress, value.count, headers, opaque
                 )
             }
@@ -140,6 +151,17 @@ final class RDKafkaClient: @unchecked Sendable {
             rd_kafka_headers_destroy(headers)
         }
         return KafkaError.Code(code)
+    }
+
+    /// The topic's handle, made on first use and kept until the client goes; nil when librdkafka
+    /// refuses the name (its reason in `rd_kafka_last_error`).
+    private func topicHandle(_ name: String) -> OpaquePointer? {
+        topics.withLock { topics in
+            if let known = topics[name] { return known }
+            guard let made = rd_kafka_topic_new(handle, name, nil) else { return nil }
+            topics[name] = made
+            return made
+        }
     }
 
     /// Serves the main queue once: `rd_kafka_queue_poll`, blocking up to the timeout.
@@ -154,8 +176,20 @@ final class RDKafkaClient: @unchecked Sendable {
             var reports: [RDKafkaEvent.DeliveryReport] = []
             reports.reserveCapacity(rd_kafka_event_message_count(event))
             // The messages belong to the event and die with it.
+            // The reports of one event are mostly of one topic: its name is made once.
+            var lastTopic: (handle: OpaquePointer, name: String)?
             while let message = rd_kafka_event_message_next(event) {
-                let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+                let topic: String
+                if let rkt = message.pointee.rkt {
+                    if let lastTopic, lastTopic.handle == rkt {
+                        topic = lastTopic.name
+                    } else {
+                        topic = String(cString: rd_kafka_topic_name(rkt))
+                        lastTopic = (rkt, topic)
+                    }
+                } else {
+                    topic = ""
+                }
                 reports.append(RDKafkaEvent.DeliveryReport(
                     id: UInt64(UInt(bitPattern: message.pointee._private)),
                     code: KafkaError.Code(message.pointee.err),
