@@ -352,6 +352,7 @@ for round in 1...rounds {
         }
         let topic = "bench.sink.\(index).\(round)"
         try cluster.createTopic(topic, partitions: 3)
+        if sinkOnly { FileHandle.standardError.write(Data("sink phase starts\n".utf8)) }  // for a profiler to attach
         let sinkCPU = cpuSeconds()
         let result = try await runSink(journal: journal, topic: topic, batchSize: batchSize, inFlight: inFlight)
         sinkRows[index].cpu.append(cpuSeconds() - sinkCPU)

@@ -37,6 +37,20 @@ import ThingSpace
         #expect(plain.contentType == PayloadRenderer.defaultTemplateContentType)
     }
 
+    /// The Kafka value in binary mode is the stored event's `data` member, cut from its bytes: texts
+    /// with quotes, backslashes (runs of them before a quote), braces and brackets inside strings
+    /// must not end it early or late.
+    @Test(arguments: [
+        #"plain"#, #"say "hi" {now}"#, #"back\slash\\ and \\\"quoted\\"#, #"}]{["#, #"ends with a backslash \"#,
+        #"ends with two \\"#, "line\nbreak\t\u{01}", "日本 ünï 😀",
+    ])
+    func theDataMemberIsCutWhereverItsStringsEnd(_ text: String) throws {
+        let item = try Self.item(text: text, options: .default)
+        let cut = try #require(PayloadRenderer.dataMember(of: item.eventJSON))
+        #expect(try JSONDecoder().decode(SMSData.self, from: cut) == item.event.data)
+        #expect(try JSONDecoder().decode(SMSData.self, from: cut).text == text)
+    }
+
     @Test func theFileSinkWritesTheDestinationsPathAndPayload() async throws {
         try await withTemporaryDirectory { directory in
             let sink = FileSink(name: "oncall", config: FileSinkConfig(path: "default.jsonl"), dataDirectory: directory.url, logger: Logger(label: "test"))

@@ -31,6 +31,30 @@ import ThingSpace
         #"{"requestId": 12345678901234567890, "deviceIds": [{"id": "0012", "kind": "MDN"}]}"#,
     ]
 
+    /// Strings are scanned eight bytes at a time until a quote, backslash, control character or
+    /// non-ASCII byte turns up: each such byte at every place around those eight-byte steps, in
+    /// strings of every length around them, must read as Foundation reads it (or fail as it does).
+    @Test func stringsReadTheSameWhereverTheirSpecialBytesFall() throws {
+        let specials: [(json: String, valid: Bool)] = [
+            (#"\""#, true), (#"\\"#, true), (#"\n"#, true), (#"\u00e9"#, true), ("é", true), ("日", true),
+            ("\u{01}", false), ("\t", false),
+        ]
+        for length in 0...20 {
+            for position in 0...length {
+                for special in specials {
+                    var content = String((0..<length).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+                    content.insert(contentsOf: special.json, at: content.index(content.startIndex, offsetBy: position))
+                    // In an object after a key, so the string does not start at offset 0 either.
+                    let text = #"{"k":""# + content + #"","n":1}"#
+                    let theirs = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+                    let ours = try? JSONValue(parsing: Array(text.utf8))
+                    #expect((ours != nil) == special.valid && (theirs != nil) == special.valid, "\(text)")
+                    if let ours, let theirs { #expect(Self.same(ours, theirs), "\(text)") }
+                }
+            }
+        }
+    }
+
     @Test(arguments: valid)
     func agreesWithFoundationOnValidDocuments(_ text: String) throws {
         let ours = try JSONValue(parsing: Array(text.utf8))

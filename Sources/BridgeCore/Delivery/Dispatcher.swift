@@ -255,26 +255,30 @@ public struct Dispatcher: Service {
         let due = batch.items
         var items: [SinkItem] = []
         items.reserveCapacity(due.count)
+        // The place in `due` of each item (an event that cannot be decoded has none).
+        var dueIndex: [Int] = []
+        dueIndex.reserveCapacity(due.count)
         var result = BatchResult(batch: batch)
-        for pending in due {
+        for index in due.indices {
             do {
-                let event = try BridgeEvent.decode(pending.eventJSON)
+                let event = try BridgeEvent.decode(due[index].eventJSON)
                 items.append(SinkItem(
-                    deliveryID: pending.deliveryID, route: pending.route, attempt: pending.attempts + 1,
-                    event: event, eventJSON: pending.eventJSON, options: pending.options
+                    deliveryID: due[index].deliveryID, route: due[index].route, attempt: due[index].attempts + 1,
+                    event: event, eventJSON: due[index].eventJSON, options: due[index].options
                 ))
+                dueIndex.append(index)
             } catch {
-                result.failures.append(Failure(pending: pending, outcome: .rejected(reason: "stored event cannot be decoded: \(error)")))
+                result.failures.append(Failure(pending: due[index], outcome: .rejected(reason: "stored event cannot be decoded: \(error)")))
             }
         }
         let outcomes = await sink.deliver(items)
-        let byID = Dictionary(uniqueKeysWithValues: due.map { ($0.deliveryID, $0) })
-        for (index, item) in items.enumerated() {
+        result.delivered.reserveCapacity(items.count)
+        for index in items.indices {
             let outcome = index < outcomes.count ? outcomes[index] : .retriable(reason: "sink returned no outcome")
             if outcome == .delivered {
-                result.delivered.append(item.deliveryID)
-            } else if let pending = byID[item.deliveryID] {
-                result.failures.append(Failure(pending: pending, outcome: outcome))
+                result.delivered.append(items[index].deliveryID)
+            } else {
+                result.failures.append(Failure(pending: due[dueIndex[index]], outcome: outcome))
             }
         }
         // One failing delivery says little about the sink; a whole batch of several does.

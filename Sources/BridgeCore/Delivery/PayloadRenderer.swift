@@ -81,32 +81,43 @@ public enum PayloadRenderer {
     /// writes keys sorted, so `data` comes first: `{"data":{…},"datacontenttype":…`. Returns nil
     /// for anything else (then the data is encoded again).
     public static func dataMember(of json: Data) -> Data? {
-        let prefix = Array(#"{"data":"#.utf8)
+        let prefix = dataPrefix
         return json.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Data? in
-            guard bytes.count > prefix.count, bytes.prefix(prefix.count).elementsEqual(prefix) else { return nil }
+            guard let base = bytes.baseAddress, bytes.count > prefix.count, bytes.prefix(prefix.count).elementsEqual(prefix) else { return nil }
             let start = prefix.count
             guard bytes[start] == UInt8(ascii: "{") else { return nil }
             var depth = 0
-            var inString = false
-            var escaped = false
-            for index in start..<bytes.count {
-                let byte = bytes[index]
-                if inString {
-                    if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                    continue
-                }
-                switch byte {
-                case UInt8(ascii: "\""): inString = true
+            var index = start
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "\""):
+                    // To the string's closing quote: the next quote after an even run of backslashes
+                    // (memchr finds the candidates; most strings have no escape at all).
+                    var from = index + 1
+                    while true {
+                        guard let found = memchr(base + from, Int32(UInt8(ascii: "\"")), bytes.count - from) else { return nil }
+                        let quote = base.distance(to: UnsafeRawPointer(found))
+                        var backslashes = 0
+                        while quote - backslashes - 1 > index, bytes[quote - backslashes - 1] == UInt8(ascii: "\\") { backslashes += 1 }
+                        if backslashes % 2 == 0 {
+                            index = quote
+                            break
+                        }
+                        from = quote + 1
+                    }
                 case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
                     depth -= 1
                     if depth == 0 { return Data(UnsafeRawBufferPointer(rebasing: bytes[start...index])) }
                 default: break
                 }
+                index += 1
             }
             return nil
         }
     }
+
+    private static let dataPrefix: [UInt8] = Array(#"{"data":"#.utf8)
 
     private static let dataEncoder: JSONEncoder = {
         let encoder = JSONEncoder()

@@ -146,15 +146,17 @@ public final class KafkaSink: SinkHealthReporting {
     }
 
     /// The CloudEvents attributes as `ce_` headers (the Kafka binding's binary mode).
-    static func attributeHeaders(_ event: BridgeEvent) -> [KafkaHeader] {
-        [
-            KafkaHeader(name: "ce_specversion", string: event.specversion),
-            KafkaHeader(name: "ce_id", string: event.id),
-            KafkaHeader(name: "ce_source", string: event.source),
-            KafkaHeader(name: "ce_type", string: event.type),
-            KafkaHeader(name: "ce_time", string: event.time),
-            KafkaHeader(name: "ce_subject", string: event.subject),
-        ]
+    static func attributeHeaders(_ event: BridgeEvent, contentType: String) -> [KafkaHeader] {
+        var headers: [KafkaHeader] = []
+        headers.reserveCapacity(7)
+        headers.append(KafkaHeader(name: "ce_specversion", string: event.specversion))
+        headers.append(KafkaHeader(name: "ce_id", string: event.id))
+        headers.append(KafkaHeader(name: "ce_source", string: event.source))
+        headers.append(KafkaHeader(name: "ce_type", string: event.type))
+        headers.append(KafkaHeader(name: "ce_time", string: event.time))
+        headers.append(KafkaHeader(name: "ce_subject", string: event.subject))
+        headers.append(KafkaHeader(name: "content-type", string: contentType))
+        return headers
     }
 
     /// The Kafka record for an item, in the configured mode.
@@ -163,20 +165,20 @@ public final class KafkaSink: SinkHealthReporting {
     /// the data object, `template` the rendered template, each with its content type (and, in
     /// binary mode, the `ce_` headers still describe the event).
     public func record(for item: SinkItem) -> KafkaProducerMessage {
-        let event = item.event
         let value: Data
         var headers: [KafkaHeader]
         if item.options.format != .cloudevents {
             let payload = PayloadRenderer.render(item, sink: name)
-            headers = [KafkaHeader(name: "content-type", string: payload.contentType)]
-            if config.mode == .binary { headers = Self.attributeHeaders(event) + headers }
+            headers = config.mode == .binary
+                ? Self.attributeHeaders(item.event, contentType: payload.contentType)
+                : [KafkaHeader(name: "content-type", string: payload.contentType)]
             return KafkaProducerMessage(topic: topic(for: item), key: key(for: item).map { Data(utf8Of: $0) }, value: payload.bytes, headers: headers)
         }
         switch config.mode {
         case .binary:
             // CloudEvents Kafka binding, binary mode: attributes as ce_ headers, data as value.
-            value = PayloadRenderer.dataMember(of: item.eventJSON) ?? PayloadRenderer.encodeData(event)
-            headers = Self.attributeHeaders(event) + [KafkaHeader(name: "content-type", string: event.datacontenttype)]
+            value = PayloadRenderer.dataMember(of: item.eventJSON) ?? PayloadRenderer.encodeData(item.event)
+            headers = Self.attributeHeaders(item.event, contentType: item.event.datacontenttype)
         case .structured:
             value = item.eventJSON
             headers = [KafkaHeader(name: "content-type", string: "application/cloudevents+json; charset=UTF-8")]
