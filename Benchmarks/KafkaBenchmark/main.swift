@@ -365,6 +365,7 @@ for round in 1...rounds {
     let folder = try temporaryFolder("ceiling")
     defer { try? FileManager.default.removeItem(at: folder) }
     let (journal, _) = try await journalWithEvents(events, folder: folder)
+    if ceilingOnly { FileHandle.standardError.write(Data("ceiling phase starts\n".utf8)) }  // for a profiler to attach
     let ceilingCPU = cpuSeconds()
     let result = try await runSink(journal: journal, topic: nil, batchSize: ceilingBatch)
     ceilingRow.cpu.append(cpuSeconds() - ceilingCPU)

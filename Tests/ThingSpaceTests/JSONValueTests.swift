@@ -147,4 +147,32 @@ import ThingSpace
         #expect(throws: JSONParseError.self) { try SMSHistoryPage(json: Array(#"{"messages": []}"#.utf8)) }
         #expect(throws: JSONParseError.self) { try SMSHistoryPage(json: Array(#"{"messages": [{"message": "x"}], "hasMoreData": false}"#.utf8)) }
     }
+    /// Member names matched by their bytes: escaped spellings of a name are that name, names that
+    /// only begin or end like one are other names, and a name the parser refuses is refused.
+    @Test func membersAreMatchedByNameHoweverTheyAreWritten() throws {
+        let keys = JSONKeys(["id", "idx"])
+        let document = #"{"id": 1, "\u0069d": 2, "i\"d": 3, "idx": 4, "i": 5, "idxy": 6, "": 7, "\u0069\u0064\u0078": 8}"#
+        let found = try Array(document.utf8).withUnsafeBytes { bytes in
+            try JSONPullReader.read(bytes) { reader throws(JSONParseError) -> [String] in
+                var found: [String] = []
+                try reader.beginObject()
+                while let index = try reader.nextMember(keys) {
+                    let value = try reader.number()
+                    found.append(index == JSONKeys.other ? "other=\(value)" : ["id", "idx"][index] + "=\(value)")
+                }
+                return found
+            }
+        }
+        #expect(found == ["id=1", "id=2", "other=3", "idx=4", "other=5", "other=6", "other=7", "idx=8"])
+        for refused in [#"{"i"#, "{\"i\u{01}d\": 1}", #"{"id" 1}"#, #"{"\x": 1}"#] {
+            #expect(throws: JSONParseError.self, "\(refused)") {
+                try Array(refused.utf8).withUnsafeBytes { bytes in
+                    try JSONPullReader.read(bytes) { reader throws(JSONParseError) in
+                        try reader.beginObject()
+                        while try reader.nextMember(keys) != nil { try reader.skipValue() }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -17,17 +17,17 @@ extension BridgeEvent {
             var subject: String?, time: String?, datacontenttype: String?
             var data: SMSData?
             try reader.beginObject()
-            while let key = try reader.nextKey() {
-                switch key {
-                case "data": data = try SMSData.read(&reader)
-                case "datacontenttype": datacontenttype = try reader.string()
-                case "id": id = try reader.string()
-                case "source": source = try reader.string()
-                case "specversion": specversion = try reader.string()
-                case "subject": subject = try reader.string()
-                case "time": time = try reader.string()
-                case "type": type = try reader.string()
-                default: try reader.skipValue()
+            while let index = try reader.nextMember(Self.members) {
+                switch Member(rawValue: index) {
+                case .data: data = try SMSData.read(&reader)
+                case .datacontenttype: datacontenttype = try reader.string()
+                case .id: id = try reader.string()
+                case .source: source = try reader.string()
+                case .specversion: specversion = try reader.string()
+                case .subject: subject = try reader.string()
+                case .time: time = try reader.string()
+                case .type: type = try reader.string()
+                case nil: try reader.skipValue()
                 }
             }
             guard let specversion, let id, let source, let type, let subject, let time, let datacontenttype, let data else { return nil }
@@ -38,6 +38,12 @@ extension BridgeEvent {
             return event
         }
     }
+
+    /// The members read, each case named as its JSON member.
+    private enum Member: Int, CaseIterable { case data, datacontenttype, id, source, specversion, subject, time, type }
+
+    /// Matched by their bytes: no `String` is made for a member's name.
+    private static let members = JSONKeys(Member.allCases.map { "\($0)" })
 }
 
 extension SMSData {
@@ -50,13 +56,13 @@ extension SMSData {
         var callbackLiteral: String?
         var devicesValid = true
         try reader.beginObject()
-        while let key = try reader.nextKey() {
-            switch key {
-            case "account": account = try reader.string()
-            case "callbackCount": callbackLiteral = try reader.null() ? nil : try reader.number()
-            case "channel": channelName = try reader.string()
-            case "device": device = try readDevice(&reader)
-            case "deviceIds":
+        while let index = try reader.nextMember(Self.members) {
+            switch Member(rawValue: index) {
+            case .account: account = try reader.string()
+            case .callbackCount: callbackLiteral = try reader.null() ? nil : try reader.number()
+            case .channel: channelName = try reader.string()
+            case .device: device = try readDevice(&reader)
+            case .deviceIds:
                 var list: [DeviceID] = []
                 devicesValid = true
                 try reader.beginArray()
@@ -64,11 +70,11 @@ extension SMSData {
                     if let device = try readDevice(&reader) { list.append(device) } else { devicesValid = false }
                 }
                 deviceIds = list
-            case "receivedAt": receivedAt = try reader.string()
-            case "requestId": requestId = try reader.null() ? nil : try reader.string()
-            case "text": text = try reader.string()
-            case "timestamp": timestamp = try reader.null() ? nil : try reader.string()
-            default: try reader.skipValue()
+            case .receivedAt: receivedAt = try reader.string()
+            case .requestId: requestId = try reader.null() ? nil : try reader.string()
+            case .text: text = try reader.string()
+            case .timestamp: timestamp = try reader.null() ? nil : try reader.string()
+            case .kind, .id, nil: try reader.skipValue()
             }
         }
         let callbackCount = callbackLiteral.map(JSONValue.integer)
@@ -85,14 +91,25 @@ extension SMSData {
     private static func readDevice(_ reader: inout JSONPullReader) throws(JSONParseError) -> DeviceID? {
         var kind: String?, id: String?
         try reader.beginObject()
-        while let key = try reader.nextKey() {
-            switch key {
-            case "kind": kind = try reader.string()
-            case "id": id = try reader.string()
+        while let index = try reader.nextMember(Self.members) {
+            switch Member(rawValue: index) {
+            case .kind: kind = try reader.string()
+            case .id: id = try reader.string()
             default: try reader.skipValue()
             }
         }
         guard let kind, let id else { return nil }
         return DeviceID(kind: kind, id: id)
     }
+
+    /// The data object's and a device object's members (one table: the two never clash), each
+    /// case named as its JSON member.
+    private enum Member: Int, CaseIterable {
+        case account, callbackCount, channel, device, deviceIds, receivedAt, requestId, text, timestamp
+        /// A device object's.
+        case kind, id
+    }
+
+    /// Matched by their bytes: no `String` is made for a member's name.
+    private static let members = JSONKeys(Member.allCases.map { "\($0)" })
 }

@@ -56,6 +56,33 @@ public struct JSONPullReader: ~Copyable {
         return key
     }
 
+    /// The next member as the index of its name in `keys` (``JSONKeys/other`` for a name not
+    /// among them), its `:` consumed, or nil after the object's closing `}`. Like ``nextKey()``,
+    /// without making a `String` of each name: an unescaped name is matched by its bytes.
+    public mutating func nextMember(_ keys: JSONKeys) throws(JSONParseError) -> Int? {
+        guard try nextItem(closing: UInt8(ascii: "}"), "expected ',' or '}'") else { return nil }
+        guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.fail("expected a member name") }
+        let start = parser.index + 1
+        var end = start
+        while end < parser.bytes.count, parser.bytes[end] != UInt8(ascii: "\""), parser.bytes[end] != UInt8(ascii: "\\"), parser.bytes[end] >= 0x20 {
+            end += 1
+        }
+        let member: Int
+        if end < parser.bytes.count, parser.bytes[end] == UInt8(ascii: "\"") {
+            member = keys.index(of: UnsafeBufferPointer(rebasing: parser.bytes[start..<end]))
+            parser.index = end + 1
+        } else {
+            // Escapes or worse: the parser decodes (or rejects) it, and the decoded name is matched.
+            let name = try parser.parseString()
+            member = Array(name.utf8).withUnsafeBufferPointer { keys.index(of: $0) }
+        }
+        parser.skipWhitespace()
+        guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: ":") else { throw parser.fail("expected ':'") }
+        parser.index += 1
+        parser.skipWhitespace()
+        return member
+    }
+
     /// Expects `[`.
     public mutating func beginArray() throws(JSONParseError) {
         try open(UInt8(ascii: "["), "expected an array")
@@ -125,5 +152,39 @@ public struct JSONPullReader: ~Copyable {
         }
         started[started.count - 1] = true
         return true
+    }
+}
+
+/// Member names a reader expects, made once (a `static let`); ``JSONPullReader/nextMember(_:)``
+/// answers with a name's index here. Not generic, so that it is as fast from other modules.
+public struct JSONKeys: Sendable {
+    /// The index given for a name that is not among the expected ones (skip its value).
+    public static let other = -1
+
+    /// Every name's bytes, one after the other, and where each one is.
+    private let bytes: [UInt8]
+    private let names: [(start: Int, count: Int)]
+
+    public init(_ names: [String]) {
+        var bytes: [UInt8] = [], ranges: [(start: Int, count: Int)] = []
+        for name in names {
+            ranges.append((bytes.count, name.utf8.count))
+            bytes += name.utf8
+        }
+        self.bytes = bytes
+        self.names = ranges
+    }
+
+    func index(of name: UnsafeBufferPointer<UInt8>) -> Int {
+        bytes.withUnsafeBufferPointer { bytes in
+            names.withUnsafeBufferPointer { names in
+                search: for index in names.indices where names[index].count == name.count {
+                    let start = names[index].start
+                    for offset in 0..<name.count where bytes[start + offset] != name[offset] { continue search }
+                    return index
+                }
+                return Self.other
+            }
+        }
     }
 }

@@ -13,7 +13,8 @@ public struct DeviceID: Sendable, Hashable, Codable, CustomStringConvertible {
     public var id: String
 
     public init(kind: String, id: String) {
-        self.kind = kind.lowercased()
+        // Most kinds arrive (and every stored one is read back) lower-cased already: kept as is.
+        self.kind = kind.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") || $0 >= 0x80 } ? kind.lowercased() : kind
         self.id = id
     }
 
