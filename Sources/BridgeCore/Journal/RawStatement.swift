@@ -8,10 +8,10 @@ import GRDBSQLite
 
 /// A statement prepared (and owned, and finalized) by GRDB, driven through SQLite's C API.
 ///
-/// Used only where one transaction runs the same few statements for every event of a batch:
-/// binding values directly avoids building a `StatementArguments` array of boxed values and a
-/// `Row` per lookup, which was most of the Swift-side cost of a commit. Everything else in the
-/// journal uses GRDB's API. Each use binds, steps and resets; the statement is left reset, as
+/// Used only where one transaction runs the same few statements for every event of a batch (a
+/// commit's inserts, a stream's read): binding and reading values directly avoids building a
+/// `StatementArguments` array of boxed values and a `Row` per row, which was most of the
+/// Swift-side cost of those. Everything else in the journal uses GRDB's API. Each use binds, steps and resets; the statement is left reset, as
 /// GRDB expects to find it.
 struct RawStatement {
     private let handle: SQLiteStatement
@@ -68,6 +68,24 @@ struct RawStatement {
 
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
     func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
+
+    /// A text column; nil when NULL.
+    func text(_ column: Int32) -> String? {
+        guard let bytes = sqlite3_column_text(handle, column) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+    }
+
+    /// A text column's bytes, valid until the next step or reset; nil when NULL.
+    func textBytes(_ column: Int32) -> UnsafeBufferPointer<UInt8>? {
+        guard let bytes = sqlite3_column_text(handle, column) else { return nil }
+        return UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(handle, column)))
+    }
+
+    /// A blob column (empty when NULL or empty), copied.
+    func blob(_ column: Int32) -> Data {
+        guard let bytes = sqlite3_column_blob(handle, column) else { return Data() }
+        return Data(bytes: bytes, count: Int(sqlite3_column_bytes(handle, column)))
+    }
 
     /// Resets the statement and clears its bindings for the next use.
     func reset() {

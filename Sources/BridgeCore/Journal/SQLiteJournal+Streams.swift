@@ -223,30 +223,54 @@ extension SQLiteJournal {
     /// - Returns: The items and the last seq read (the snapshot's newest event when fewer than
     ///   `limit` events were found: nothing between is for this sink).
     func readStream(_ db: Database, sink: String, bit: Int, start: Int64, claimedThrough: Int64, limit: Int) throws -> (items: [PendingDelivery], through: Int64) {
-        let statement = try db.cachedStatement(sql: """
+        let statement = RawStatement(try db.cachedStatement(sql: """
             SELECT seq, id, subject, body, destinations FROM events
             WHERE seq > ? AND (stream_mask & ?) != 0 ORDER BY seq LIMIT ?
-            """)
-        statement.arguments = [start, Int64(1) << Int64(bit), limit]
+            """), in: db)
+        statement.bind(1, start)
+        statement.bind(2, Int64(1) << Int64(bit))
+        statement.bind(3, Int64(limit))
+        defer { statement.reset() }
         var items: [PendingDelivery] = []
         items.reserveCapacity(limit)
         var events = 0
         var last = start
-        let rows = try Row.fetchCursor(statement)
-        while let row = try rows.next() {
+        // Most events of a stretch name the same destination: the last one found is kept at hand.
+        var known: (id: Int64, entry: StreamCatalog.Entry?)?
+        var ids: [Int64] = []
+        while try statement.step() {
             events += 1
-            let sequence: Int64 = row[0]
+            let sequence = statement.int64(0)
             last = sequence
-            guard let list: String = row[4] else { continue }
-            var body: Data?
-            for part in list.split(separator: ",") {
-                guard let id = Int64(part), let entry = try streamCatalog.destination(id, db), entry.destination.sink == sink else { continue }
+            // `destinations`: destination ids, comma-separated (read from the row's bytes).
+            guard let list = statement.textBytes(4) else { continue }
+            ids.removeAll(keepingCapacity: true)
+            var value: Int64 = 0, digits = 0
+            for byte in list {
+                if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                    value = value &* 10 &+ Int64(byte - UInt8(ascii: "0"))
+                    digits += 1
+                } else {
+                    if digits > 0 { ids.append(value) }
+                    value = 0
+                    digits = 0
+                }
+            }
+            if digits > 0 { ids.append(value) }
+            var body: Data?, eventID = "", subject = ""
+            for id in ids {
+                if known?.id != id { known = (id, try streamCatalog.destination(id, db)) }
+                guard let entry = known?.entry, entry.destination.sink == sink else { continue }
                 // A stream item claimed ahead of the cursor has a row of its own: that one counts.
                 if sequence <= claimedThrough, try Self.claimedRow(db, sequence: sequence, destination: entry.destination) != nil { continue }
-                if body == nil { body = row[3] }
+                if body == nil {
+                    body = statement.blob(3)
+                    eventID = statement.text(1) ?? ""
+                    subject = statement.text(2) ?? ""
+                }
                 items.append(PendingDelivery(
                     deliveryID: StreamItemID.make(sequence: sequence, destination: id), sink: sink, route: entry.destination.route,
-                    attempts: 0, eventID: row[1], eventJSON: body ?? Data(), subject: row[2], nextAttemptAt: 0, options: entry.options
+                    attempts: 0, eventID: eventID, eventJSON: body ?? Data(), subject: subject, nextAttemptAt: 0, options: entry.options
                 ))
             }
         }
