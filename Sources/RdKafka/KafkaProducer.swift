@@ -94,6 +94,11 @@ public final class KafkaProducer: Sendable {
 enum Blocking {
     private static let queue = DispatchQueue(label: "thingbridge.kafka.blocking", attributes: .concurrent)
 
+    /// Runs `work` on the blocking queue, without waiting for it.
+    static func async(_ work: @escaping @Sendable () -> Void) {
+        queue.async(execute: work)
+    }
+
     /// Drops a reference on the blocking queue, so that a blocking `deinit` runs there.
     static func release(_ object: some Sendable & AnyObject) {
         queue.async { withExtendedLifetime(object) {} }

@@ -155,13 +155,22 @@ final class RDKafkaClient: @unchecked Sendable {
 
     /// The topic's handle, made on first use and kept until the client goes; nil when librdkafka
     /// refuses the name (its reason in `rd_kafka_last_error`).
+    ///
+    /// A topic met for the first time is also asked for its metadata, off the caller's thread:
+    /// otherwise librdkafka holds its first records until the next topic scan (up to a second)
+    /// before it knows the partitions.
     private func topicHandle(_ name: String) -> OpaquePointer? {
-        topics.withLock { topics in
-            if let known = topics[name] { return known }
-            guard let made = rd_kafka_topic_new(handle, name, nil) else { return nil }
+        let (topic, isNew) = topics.withLock { topics -> (OpaquePointer?, Bool) in
+            if let known = topics[name] { return (known, false) }
+            guard let made = rd_kafka_topic_new(handle, name, nil) else { return (nil, false) }
             topics[name] = made
-            return made
+            return (made, true)
         }
+        if isNew {
+            // Holds the client until the answer (or the timeout): it is not destroyed meanwhile.
+            Blocking.async { [self] in _ = metadata(topic: name, timeoutMilliseconds: 5000) }
+        }
+        return topic
     }
 
     /// Serves the main queue once: `rd_kafka_queue_poll`, blocking up to the timeout.
