@@ -164,9 +164,12 @@ import ThingSpace
             }
         }
         #expect(found == ["id=1", "id=2", "other=3", "idx=4", "other=5", "other=6", "other=7", "idx=8"])
-        for refused in [#"{"i"#, "{\"i\u{01}d\": 1}", #"{"id" 1}"#, #"{"\x": 1}"#] {
+        // Cut short, a control character, no colon, a bad escape, and a name that is not UTF-8.
+        let refused: [[UInt8]] = [#"{"i"#, "{\"i\u{01}d\": 1}", #"{"id" 1}"#, #"{"\x": 1}"#].map { Array($0.utf8) }
+            + [Array(#"{"i"#.utf8) + [0xFF] + Array(#"d": 1}"#.utf8)]
+        for refused in refused {
             #expect(throws: JSONParseError.self, "\(refused)") {
-                try Array(refused.utf8).withUnsafeBytes { bytes in
+                try refused.withUnsafeBytes { bytes in
                     try JSONPullReader.read(bytes) { reader throws(JSONParseError) in
                         try reader.beginObject()
                         while try reader.nextMember(keys) != nil { try reader.skipValue() }

@@ -64,7 +64,10 @@ public struct JSONPullReader: ~Copyable {
         guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.fail("expected a member name") }
         let start = parser.index + 1
         var end = start
-        while end < parser.bytes.count, parser.bytes[end] != UInt8(ascii: "\""), parser.bytes[end] != UInt8(ascii: "\\"), parser.bytes[end] >= 0x20 {
+        // Plain ASCII up to the closing quote; anything else (an escape, a control character,
+        // UTF-8 to validate) goes through the parser, as in `nextKey()`.
+        while end < parser.bytes.count, parser.bytes[end] != UInt8(ascii: "\""), parser.bytes[end] != UInt8(ascii: "\\"),
+              parser.bytes[end] >= 0x20, parser.bytes[end] < 0x80 {
             end += 1
         }
         let member: Int
@@ -72,7 +75,7 @@ public struct JSONPullReader: ~Copyable {
             member = keys.index(of: UnsafeBufferPointer(rebasing: parser.bytes[start..<end]))
             parser.index = end + 1
         } else {
-            // Escapes or worse: the parser decodes (or rejects) it, and the decoded name is matched.
+            // The parser decodes (or rejects) it, and the decoded name is matched.
             let name = try parser.parseString()
             member = Array(name.utf8).withUnsafeBufferPointer { keys.index(of: $0) }
         }
