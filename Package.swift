@@ -154,6 +154,7 @@ let package = Package(
             name: "HTTPFloor",
             dependencies: [
                 // The ingress benchmark's floor: CallbackServer's HTTP stack answering at once.
+                "BridgeGateway",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -4,8 +4,8 @@
 //
 // The ingress benchmark (`Benchmarks/ingress/run.sh`) runs this beside nginx and thingbridge, so
 // that the table shows, in the same run, what SwiftNIO's HTTP/1.1 server allows on this machine
-// before any work is done: the same event loop group, channel options and pipeline as
-// `CallbackServer` (HTTP/1.1 codec, pipelining assistance, error handling), and a handler that
+// before any work is done: `CallbackServer`'s own stack (`CallbackListenerStack`: event loops,
+// channel options, HTTP/1.1 pipeline with pipelining assistance and error handling), and a handler that
 // answers 200 with the gateway's reply to a new callback as soon as the request's end has been
 // read. No parsing, no task, no journal. Not shipped, not a test.
 //
@@ -14,6 +14,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BridgeGateway
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -48,16 +49,7 @@ final class StaticReplyHandler: ChannelInboundHandler {
 }
 
 let port = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 0 : 0
-let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-    .serverChannelOption(.backlog, value: 512)
-    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-    .childChannelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-            try channel.pipeline.syncOperations.addHandler(StaticReplyHandler())
-        }
-    }
+let server = try await CallbackListenerStack.bootstrap { StaticReplyHandler() }
     .bind(host: "127.0.0.1", port: port)
     .get()
 print(server.localAddress?.port ?? port)

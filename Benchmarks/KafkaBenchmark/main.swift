@@ -184,11 +184,23 @@ func journalWithEvents(_ count: Int, folder: URL) async throws -> (SQLiteJournal
     return (journal, events)
 }
 
+/// The sink's settings for `topic` in the throughput run (`BENCH_LINGER_MS`, default 5).
+func sinkConfig(topic: String) -> KafkaSinkConfig {
+    let linger = ProcessInfo.processInfo.environment["BENCH_LINGER_MS"].flatMap(Int.init) ?? 5
+    return KafkaSinkConfig(brokers: [bootstrap], topic: topic, linger: .milliseconds(linger))
+}
+
+/// Runs `body`; returns its value and the CPU seconds it took (this process and the children it waited for).
+func measuringCPU<T>(_ body: () async throws -> T) async rethrows -> (value: T, cpu: Double) {
+    let before = cpuSeconds()
+    let value = try await body()
+    return (value, cpuSeconds() - before)
+}
+
 /// Times a Dispatcher delivering everything pending in `journal` to a Kafka sink producing to `topic`.
 /// With `topic` nil, to a sink that confirms at once (the outbox alone).
 func runSink(journal: SQLiteJournal, topic: String?, batchSize: Int, inFlight: Int = 1) async throws -> (seconds: Double, inSink: (share: Double, batches: Int)) {
-    let linger = ProcessInfo.processInfo.environment["BENCH_LINGER_MS"].flatMap(Int.init) ?? 5
-    let kafka = try topic.map { try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: $0, linger: .milliseconds(linger)), logger: quiet) }
+    let kafka = try topic.map { try KafkaSink(name: "kafka", config: sinkConfig(topic: $0), logger: quiet) }
     let sink = CountingSink(kafka, expected: events)
     let dispatcher = Dispatcher(sink: sink, journal: journal, signal: DeliverySignal(), batchSize: batchSize, batchesInFlight: inFlight, logger: quiet)
     let start = ContinuousClock.now
@@ -209,12 +221,9 @@ func runSink(journal: SQLiteJournal, topic: String?, batchSize: Int, inFlight: I
 /// sink's default), until every delivery report is in: librdkafka from Swift, without the journal
 /// and without rendering. Returns the seconds, and the records that were not delivered.
 func runProducer(_ records: [KafkaProducerMessage], batchSize: Int, inFlight: Int) async throws -> (seconds: Double, failed: Int) {
-    let linger = ProcessInfo.processInfo.environment["BENCH_LINGER_MS"].flatMap(Int.init) ?? 5
-    let config = KafkaSinkConfig(brokers: [bootstrap], topic: records.first?.topic ?? "unused", linger: .milliseconds(linger)).producerConfig
-    let producer = try KafkaProducer(config: config, logger: quiet)
-    // Asks for the topic's metadata first, as the sink's health check does at start: a producer
-    // that meets a topic for the first time in a produce call waits for librdkafka's next topic
-    // scan (up to a second) before it sends anything to it.
+    let producer = try KafkaProducer(config: sinkConfig(topic: records.first?.topic ?? "unused").producerConfig, logger: quiet)
+    // The topic's metadata before the clock starts (the producer would ask for it at the first
+    // record), so that the row measures producing, not that round trip and the connections.
     _ = try await producer.metadata(topic: records.first?.topic)
     let start = ContinuousClock.now
     let failed = await withTaskGroup(of: Int.self) { group in
@@ -238,7 +247,7 @@ func runProducer(_ records: [KafkaProducerMessage], batchSize: Int, inFlight: In
 
 /// The records the sink makes for `events`, addressed to `topic`.
 func renderedRecords(_ events: [BridgeEvent], topic: String) async throws -> [KafkaProducerMessage] {
-    let kafka = try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: topic), logger: quiet)
+    let kafka = try KafkaSink(name: "kafka", config: sinkConfig(topic: topic), logger: quiet)
     let records = try events.enumerated().map { n, event in
         kafka.record(for: SinkItem(deliveryID: Int64(n + 1), route: "all", attempt: 1, event: event, eventJSON: try event.jsonData()))
     }
@@ -249,21 +258,17 @@ func renderedRecords(_ events: [BridgeEvent], topic: String) async throws -> [Ka
 /// The records the sink produces for `events`, as kcat input: `key<TAB>value` lines, and the
 /// first record's headers (kcat sends the same headers with every record).
 func kcatInput(_ events: [BridgeEvent], file: URL) async throws -> [KafkaHeader] {
-    let kafka = try KafkaSink(name: "kafka", config: KafkaSinkConfig(brokers: [bootstrap], topic: "unused"), logger: quiet)
+    let records = try await renderedRecords(events, topic: "unused")
     var lines = Data()
-    var headers: [KafkaHeader] = []
-    for (n, event) in events.enumerated() {
-        let record = kafka.record(for: SinkItem(deliveryID: Int64(n + 1), route: "all", attempt: 1, event: event, eventJSON: try event.jsonData()))
-        if headers.isEmpty { headers = record.headers }
+    for record in records {
         precondition(!record.value.contains(UInt8(ascii: "\n")) && !record.value.contains(UInt8(ascii: "\t")))
         lines.append(record.key ?? Data())
         lines.append(UInt8(ascii: "\t"))
         lines.append(record.value)
         lines.append(UInt8(ascii: "\n"))
     }
-    await kafka.close()
     try lines.write(to: file)
-    return headers
+    return records.first?.headers ?? []
 }
 
 /// Times `kcat -P` producing every line of `file` to `topic` with the sink's producer settings.
@@ -330,9 +335,9 @@ for round in 1...rounds {
             headerBytes = headers.reduce(0) { $0 + $1.name.utf8.count + ($1.value?.count ?? 0) }
             let topic = "bench.kcat.\(round)"
             try cluster.createTopic(topic, partitions: 3)
-            let kcatCPU = cpuSeconds()
-            kcatRow.seconds.append(try runKcat(kcat, file: input, topic: topic, headers: headers))
-            kcatRow.cpu.append(cpuSeconds() - kcatCPU)
+            let (kcatSeconds, kcatCPU) = try await measuringCPU { try runKcat(kcat, file: input, topic: topic, headers: headers) }
+            kcatRow.seconds.append(kcatSeconds)
+            kcatRow.cpu.append(kcatCPU)
             kcatRow.recordsInTopic = recordsIn(topic)
             let lines = try String(contentsOf: input, encoding: .utf8).split(separator: "\n")
             keyBytes = lines.reduce(0) { $0 + ($1.split(separator: "\t", maxSplits: 1).first?.utf8.count ?? 0) } / lines.count
@@ -342,9 +347,10 @@ for round in 1...rounds {
             let topic = "bench.producer.\(round)"
             try cluster.createTopic(topic, partitions: 3)
             let records = try await renderedRecords(journaled, topic: topic)
-            let producerCPU = cpuSeconds()
-            let result = try await runProducer(records, batchSize: sinkSettings.last!.0, inFlight: sinkSettings.last!.1)
-            producerRow.cpu.append(cpuSeconds() - producerCPU)
+            let (result, producerCPU) = try await measuringCPU {
+                try await runProducer(records, batchSize: sinkSettings.last!.0, inFlight: sinkSettings.last!.1)
+            }
+            producerRow.cpu.append(producerCPU)
             if result.failed > 0 { print("our producer alone: \(result.failed) records not delivered") }
             producerRow.seconds.append(result.seconds)
             producerRow.recordsInTopic = recordsIn(topic)
@@ -353,9 +359,10 @@ for round in 1...rounds {
         let topic = "bench.sink.\(index).\(round)"
         try cluster.createTopic(topic, partitions: 3)
         if sinkOnly { FileHandle.standardError.write(Data("sink phase starts\n".utf8)) }  // for a profiler to attach
-        let sinkCPU = cpuSeconds()
-        let result = try await runSink(journal: journal, topic: topic, batchSize: batchSize, inFlight: inFlight)
-        sinkRows[index].cpu.append(cpuSeconds() - sinkCPU)
+        let (result, sinkCPU) = try await measuringCPU {
+            try await runSink(journal: journal, topic: topic, batchSize: batchSize, inFlight: inFlight)
+        }
+        sinkRows[index].cpu.append(sinkCPU)
         sinkRows[index].seconds.append(result.seconds)
         sinkRows[index].inSink = result.inSink
         sinkRows[index].recordsInTopic = recordsIn(topic)
@@ -366,9 +373,8 @@ for round in 1...rounds {
     defer { try? FileManager.default.removeItem(at: folder) }
     let (journal, _) = try await journalWithEvents(events, folder: folder)
     if ceilingOnly { FileHandle.standardError.write(Data("ceiling phase starts\n".utf8)) }  // for a profiler to attach
-    let ceilingCPU = cpuSeconds()
-    let result = try await runSink(journal: journal, topic: nil, batchSize: ceilingBatch)
-    ceilingRow.cpu.append(cpuSeconds() - ceilingCPU)
+    let (result, ceilingCPU) = try await measuringCPU { try await runSink(journal: journal, topic: nil, batchSize: ceilingBatch) }
+    ceilingRow.cpu.append(ceilingCPU)
     ceilingRow.seconds.append(result.seconds)
     try journal.close()
 }

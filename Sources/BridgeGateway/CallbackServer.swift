@@ -46,17 +46,7 @@ final class CallbackServer: Service {
     func run() async throws {
         let connections = ConnectionTracker()
         let controller = self.controller
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 512)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                connections.add(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(CallbackHTTPHandler(controller: controller))
-                }
-            }
+        let server = try await CallbackListenerStack.bootstrap(onConnection: connections.add) { CallbackHTTPHandler(controller: controller) }
             .bind(host: host, port: port)
             .get()
         onBound(ListenAddress(host: host, port: server.localAddress?.port ?? port))
@@ -73,6 +63,29 @@ final class CallbackServer: Service {
         }
         let left = connections.closeAll()
         if left > 0 { logger.warning("closed callback connections that were still busy at shutdown", metadata: ["connections": "\(left)"]) }
+    }
+}
+
+/// The callback listener's HTTP stack: SwiftNIO's event loops, the socket options and the
+/// HTTP/1.1 pipeline (pipelining assistance, error handling), with the handler made per connection.
+/// Public for the ingress benchmark's floor (`Benchmarks/HTTPFloor`), which must be this stack with
+/// nothing behind it.
+public enum CallbackListenerStack {
+    public static func bootstrap(
+        onConnection: @escaping @Sendable (any NIOCore.Channel) -> Void = { _ in },
+        handler: @escaping @Sendable () -> any ChannelHandler
+    ) -> ServerBootstrap {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                onConnection(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(handler())
+                }
+            }
     }
 }
 

@@ -57,7 +57,7 @@ public struct Dispatcher: Service {
     let batchSize: Int
     /// Per-device order (a device's next event only once the previous one is done): asked of the
     /// journal, which was opened with the ordered sinks and keeps their deliveries as rows.
-    let perDeviceOrder: Bool
+    var perDeviceOrder: Bool { journal.orderedSinks.contains(sink.name) }
     /// How many batches may be at the sink at once (unordered sinks). Default 1.
     let batchesInFlight: Int
     let idleInterval: Duration
@@ -87,7 +87,6 @@ public struct Dispatcher: Service {
     ) {
         self.coalesce = coalesce
         self.now = now
-        self.perDeviceOrder = journal.orderedSinks.contains(sink.name)
         self.batchesInFlight = max(1, batchesInFlight)
         self.sink = sink
         self.journal = journal

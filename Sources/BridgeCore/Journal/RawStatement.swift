@@ -71,8 +71,7 @@ struct RawStatement {
 
     /// A text column; nil when NULL.
     func text(_ column: Int32) -> String? {
-        guard let bytes = sqlite3_column_text(handle, column) else { return nil }
-        return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+        textBytes(column).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// A text column's bytes, valid until the next step or reset; nil when NULL.

@@ -15,7 +15,7 @@
 /// ```swift
 /// try JSONPullReader.read(bytes) { reader throws(JSONParseError) in
 ///     try reader.beginObject()
-///     while let key = try reader.nextKey() { … }
+///     while let member = try reader.nextMember(Self.keys) { … }
 /// }
 /// ```
 public struct JSONPullReader: ~Copyable {
@@ -43,29 +43,16 @@ public struct JSONPullReader: ~Copyable {
         try open(UInt8(ascii: "{"), "expected an object")
     }
 
-    /// The next member's name (its `:` consumed: read its value next), or nil after the
-    /// object's closing `}`.
-    public mutating func nextKey() throws(JSONParseError) -> String? {
-        guard try nextItem(closing: UInt8(ascii: "}"), "expected ',' or '}'") else { return nil }
-        guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.fail("expected a member name") }
-        let key = try parser.parseString()
-        parser.skipWhitespace()
-        guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: ":") else { throw parser.fail("expected ':'") }
-        parser.index += 1
-        parser.skipWhitespace()
-        return key
-    }
-
     /// The next member as the index of its name in `keys` (``JSONKeys/other`` for a name not
-    /// among them), its `:` consumed, or nil after the object's closing `}`. Like ``nextKey()``,
-    /// without making a `String` of each name: an unescaped name is matched by its bytes.
+    /// among them), its `:` consumed (read its value next), or nil after the object's closing `}`.
+    /// No `String` is made of a plain name: it is matched by its bytes.
     public mutating func nextMember(_ keys: JSONKeys) throws(JSONParseError) -> Int? {
         guard try nextItem(closing: UInt8(ascii: "}"), "expected ',' or '}'") else { return nil }
         guard parser.index < parser.bytes.count, parser.bytes[parser.index] == UInt8(ascii: "\"") else { throw parser.fail("expected a member name") }
         let start = parser.index + 1
         var end = start
         // Plain ASCII up to the closing quote; anything else (an escape, a control character,
-        // UTF-8 to validate) goes through the parser, as in `nextKey()`.
+        // UTF-8 to validate) goes through the parser.
         while end < parser.bytes.count, parser.bytes[end] != UInt8(ascii: "\""), parser.bytes[end] != UInt8(ascii: "\\"),
               parser.bytes[end] >= 0x20, parser.bytes[end] < 0x80 {
             end += 1
