@@ -192,7 +192,15 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // Helpers shared by the test targets (temporary folders, polling with a deadline).
-        .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport", swiftSettings: upcoming),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: upcoming
+        ),
         // A scriptable HTTP receiver on loopback for the webhook tests (SwiftNIO, port 0).
         .target(
             name: "WebhookTestSupport",
@@ -250,6 +258,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: upcoming
         ),

@@ -38,6 +38,12 @@ struct CallbackController: Sendable {
     let logger: Logger
     /// Made once: creating a metric looks it up in the registry under a lock.
     private let received = Counter(label: "thingbridge_received_total", dimensions: [("channel", "callback")])
+    /// `thingbridge_callback_answer_seconds{class}`: from a request's head read to its answer
+    /// handed to the connection, by class of answer (2xx: acknowledged, 4xx, 5xx). The gateway's
+    /// own acknowledgement time, without the client's share (see ``GatewayMetrics/answerBuckets``).
+    private let answered: [Timer] = ["2xx", "4xx", "5xx"].map {
+        Timer(label: GatewayMetrics.answerTimer, dimensions: [("class", $0)])
+    }
 
     init(accounts: [String: AccountConfig], ingest: Ingest, maxBodySize: Int, pollers: [String: HistoryPoller], backpressure: BackpressureMonitor, logger: Logger) {
         self.accounts = accounts
@@ -117,6 +123,16 @@ struct CallbackController: Sendable {
         logger.error("journal commit failed; answered 503 so ThingSpace keeps the message queued", metadata: ["account": "\(account)", "error": "\(error)"])
         pollers[account]?.requestDrain()
         return .unavailable("journal unavailable, retry later", retryAfter: .seconds(5))
+    }
+
+    /// Records how long the answer `status` took (``CallbackHTTPHandler`` calls it as it writes one).
+    func answered(_ status: HTTPResponseStatus, nanoseconds: UInt64) {
+        switch status.code {
+        case 200..<300: answered[0].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+        case 400..<500: answered[1].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+        case 500..<600: answered[2].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+        default: break  // 100 Continue is not an answer
+        }
     }
 
     private func reject(_ reason: String) {

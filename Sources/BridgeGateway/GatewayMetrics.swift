@@ -23,10 +23,24 @@ public enum GatewayMetrics {
     /// `maxBatch`, 2,000).
     public static let valueBuckets: [Double] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000]
 
+    /// The callback listener's answer time (`thingbridge_callback_answer_seconds{class}`).
+    public static let answerTimer = "thingbridge_callback_answer_seconds"
+
+    /// Upper bounds for the answer time: finer between 1 and 5 ms, where a durable acknowledgement
+    /// falls, with a bound at 3 ms so that the share of callbacks acknowledged within that
+    /// target reads straight off the histogram.
+    public static let answerBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(1500),
+        .milliseconds(2), .microseconds(2500), .milliseconds(3), .milliseconds(4), .milliseconds(5),
+        .microseconds(7500), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5),
+    ]
+
     /// A factory writing to `registry`, with the buckets above.
     public static func factory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = durationBuckets
+        factory.durationHistogramBuckets[answerTimer] = answerBuckets
         factory.defaultValueHistogramBuckets = valueBuckets
         return factory
     }

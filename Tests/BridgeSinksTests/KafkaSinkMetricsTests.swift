@@ -7,18 +7,10 @@ import RdKafka
 import Testing
 import TestSupport
 
-/// The test process's metrics backend, bootstrapped once (swift-metrics allows one bootstrap).
-/// Other suites' metrics land here too; these tests look only at their own sink's labels.
-let kafkaTestMetrics: TestMetrics = {
-    let metrics = TestMetrics()
-    MetricsSystem.bootstrap(metrics)
-    return metrics
-}()
-
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct KafkaSinkMetricsTests {
     @Test func countsProducedDeliveredErrorsAndExportsLibrdkafkaStatistics() async throws {
-        let metrics = kafkaTestMetrics
+        let metrics = testMetrics
         let cluster = try KafkaMockCluster(brokers: 3)
         try cluster.createTopic("metrics", partitions: 3)
         var config = KafkaSinkTests.config(cluster, topic: "metrics")
