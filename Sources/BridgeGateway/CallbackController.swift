@@ -41,7 +41,7 @@ struct CallbackController: Sendable {
     /// `thingbridge_callback_answer_seconds{class}`: from a request's head read to its answer
     /// handed to the connection, by class of answer (2xx: acknowledged, 4xx, 5xx). The gateway's
     /// own acknowledgement time, without the client's share (see ``GatewayMetrics/answerBuckets``).
-    private let answered: [Timer] = ["2xx", "4xx", "5xx"].map {
+    private let answerTimes: [Timer] = ["2xx", "4xx", "5xx"].map {
         Timer(label: GatewayMetrics.answerTimer, dimensions: [("class", $0)])
     }
 
@@ -128,9 +128,9 @@ struct CallbackController: Sendable {
     /// Records how long the answer `status` took (``CallbackHTTPHandler`` calls it as it writes one).
     func answered(_ status: HTTPResponseStatus, nanoseconds: UInt64) {
         switch status.code {
-        case 200..<300: answered[0].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
-        case 400..<500: answered[1].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
-        case 500..<600: answered[2].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+        case 200..<300: answerTimes[0].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+        case 400..<500: answerTimes[1].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+        case 500..<600: answerTimes[2].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
         default: break  // 100 Continue is not an answer
         }
     }
