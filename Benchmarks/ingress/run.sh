@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark: durable callbacks per second and ack latency, beside nginx answering a static 200 and
 # our listener's own HTTP stack answering a static 200 with no work behind it (the floor),
-# with wrk, on this machine, in the same run. Prints a Markdown table. Not a test.
+# with wrk, on this machine, in the same run. Prints a Markdown table; then, per thingbridge run, the
+# gateway's own answer time from its histogram (what the gateway adds, without the load generator's
+# share on the same cores), and the disk's own fdatasync latency measured alone. Not a test.
 #
 # Usage: Benchmarks/ingress/run.sh [seconds per run, default 10]
 # Installs nginx and wrk from Debian when missing; builds thingbridge in release mode.
