@@ -41,9 +41,10 @@ struct CallbackController: Sendable {
     /// `thingbridge_callback_answer_seconds{class}`: from a request's head read to its answer
     /// handed to the connection, by class of answer (2xx: acknowledged, 4xx, 5xx). The gateway's
     /// own acknowledgement time, without the client's share (see ``GatewayMetrics/answerBuckets``).
-    private let answerTimes: [Timer] = ["2xx", "4xx", "5xx"].map {
-        Timer(label: GatewayMetrics.answerTimer, dimensions: [("class", $0)])
-    }
+    /// Keyed by the status's hundreds (2, 4, 5).
+    private let answerTimes: [UInt: Timer] = Dictionary(uniqueKeysWithValues: [2, 4, 5].map {
+        ($0, Timer(label: GatewayMetrics.answerTimer, dimensions: [("class", "\($0)xx")]))
+    })
 
     init(accounts: [String: AccountConfig], ingest: Ingest, maxBodySize: Int, pollers: [String: HistoryPoller], backpressure: BackpressureMonitor, logger: Logger) {
         self.accounts = accounts
@@ -127,12 +128,8 @@ struct CallbackController: Sendable {
 
     /// Records how long the answer `status` took (``CallbackHTTPHandler`` calls it as it writes one).
     func answered(_ status: HTTPResponseStatus, nanoseconds: UInt64) {
-        switch status.code {
-        case 200..<300: answerTimes[0].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
-        case 400..<500: answerTimes[1].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
-        case 500..<600: answerTimes[2].recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
-        default: break  // 100 Continue is not an answer
-        }
+        // 100 Continue is not an answer, and no callback is answered 3xx: neither has a timer.
+        answerTimes[status.code / 100]?.recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
     }
 
     private func reject(_ reason: String) {
